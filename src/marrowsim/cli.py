@@ -1,0 +1,232 @@
+"""Command line: parse -> validate -> API -> write.
+
+Every user error (unknown scenario or key, bad number, missing file, unwritable
+folder) ends with one line on stderr naming the field, the value and what is
+allowed, and exit status 2; nothing is half-written.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from marrowsim import __version__
+from marrowsim.errors import InputError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    help="marrowsim: simulate the bone marrow and aplastic anemia (research and teaching only).",
+)
+scenarios_app = typer.Typer(
+    help="List the built-in scenarios, or show one as YAML.", rich_markup_mode=None
+)
+app.add_typer(scenarios_app, name="scenarios")
+
+DEFAULT_SCENARIO = "immune-aa"
+
+
+def _number(
+    option: str, text: str | None, *, whole: bool = False, minimum: float | None = None
+) -> Any:
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise InputError(f"{option}: {text!r} is not a number") from None
+    if whole:
+        if not value.is_integer():
+            raise InputError(f"{option}: {text!r} must be a whole number")
+        value = int(value)
+    if minimum is not None and not value >= minimum:
+        raise InputError(f"{option}: {text!r} must be >= {minimum:g}")
+    return value
+
+
+def _sets(items: list[str]) -> dict[str, Any]:
+    from marrowsim.io.scenario import parse_value
+
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"--set: {item!r} must look like KEY=VALUE (e.g. immune.strength=0.5)")
+        value = parse_value(text)
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            raise InputError(f"--set {key}: {text!r} is not a number")
+        out[key.strip()] = value
+    return out
+
+
+@app.command()
+def run(
+    scenario: Annotated[
+        str, typer.Argument(help="built-in scenario name or YAML file")
+    ] = DEFAULT_SCENARIO,
+    days: Annotated[str | None, typer.Option(help="days to simulate")] = None,
+    patients: Annotated[
+        str | None, typer.Option(help="virtual patients to draw (default: the typical patient)")
+    ] = None,
+    seed: Annotated[str, typer.Option(help="seed of the virtual cohort")] = "0",
+    every: Annotated[str | None, typer.Option(help="output interval in days")] = None,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="override one scenario key: KEY=VALUE")
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", help="timecourse format: csv or parquet")] = "csv",
+    out: Annotated[Path, typer.Option(help="output folder")] = Path("out/run"),
+    workers: Annotated[str | None, typer.Option(help="threads (default: all cores)")] = None,
+) -> None:
+    """Simulate a scenario and write timecourse, patients, summary and figure."""
+    from marrowsim.io.results import FORMATS, check_writable
+    from marrowsim.simulation import simulate
+
+    if fmt not in FORMATS:
+        raise InputError(f"--format: {fmt!r} is not one of {', '.join(FORMATS)}")
+    n_days = _number("--days", days, minimum=1e-9)
+    n_patients = _number("--patients", patients, whole=True, minimum=1)
+    n_seed = _number("--seed", seed, whole=True, minimum=0)
+    n_every = _number("--every", every, minimum=1e-9)
+    n_workers = _number("--workers", workers, whole=True, minimum=1)
+    overrides = _sets(set_ or [])
+    check_writable(out)
+
+    progress_bar = None
+    callback = None
+    if n_patients is not None and n_patients > 1000:
+        from rich.progress import Progress
+
+        progress_bar = Progress(transient=True)
+        task = progress_bar.add_task("simulating", total=n_patients)
+
+        def callback(done: int, total: int) -> None:
+            progress_bar.update(task, completed=done)
+
+        progress_bar.start()
+    try:
+        result = simulate(
+            scenario,
+            patients=n_patients,
+            seed=n_seed,
+            days=n_days,
+            every=n_every,
+            set=overrides,
+            workers=n_workers,
+            progress=callback,
+        )
+    finally:
+        if progress_bar is not None:
+            progress_bar.stop()
+    result.write(out, fmt)
+    _print_summary(result, out)
+
+
+def _print_summary(result: Any, out: Path) -> None:
+    from rich.console import Console
+
+    console = Console(highlight=False)
+    s = result.summary
+    console.print(f"[bold]{s['scenario']}[/bold]: {result.scenario.description}")
+    if result.typical:
+        p = result.patients.iloc[0]
+        first = result.readouts[0, 0]
+        last = result.readouts[0, -1]
+        names = result.readout_names
+        console.print(f"typical patient, {s['days']:g} days")
+        for name, unit in (
+            ("hb", "g/dL"),
+            ("anc", "10^9/L"),
+            ("platelets", "10^9/L"),
+            ("retic", "10^9/L"),
+            ("cellularity", "%"),
+        ):
+            k = names.index(name)
+            console.print(
+                f"  {name:<12} day 0 {first[k]:8.3g}   nadir {p[name + '_nadir']:8.3g} (day {p[name + '_nadir_day']:g})"
+                f"   day {s['days']:g} {last[k]:8.3g} {unit}"
+            )
+        onset = p["first_severe_day"]
+        console.print(
+            f"  worst severity: {p['worst_severity']}"
+            + ("" if onset != onset else f"; severe criteria first met on day {onset:g}")
+        )
+    else:
+        sev = s["severity"]
+        console.print(f"{s['patients']} virtual patients (seed {s['seed']}), {s['days']:g} days")
+        console.print(
+            f"  ever non-severe or worse {sev['non_severe_or_worse']:.1%}, severe or worse {sev['severe_or_worse']:.1%},"
+            f" very severe {sev['very_severe']:.1%}"
+        )
+        if s["solver"]["failed_patients"]:
+            console.print(
+                f"  [red]{s['solver']['failed_patients']} patients failed to integrate[/red]"
+            )
+    console.print(f"wrote {out}/")
+
+
+@scenarios_app.callback(invoke_without_command=True)
+def scenarios(ctx: typer.Context) -> None:
+    """List the built-in scenarios with one line each."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from marrowsim.io.scenario import builtin_names, load_scenario
+
+    for name in builtin_names():
+        marker = " (default)" if name == DEFAULT_SCENARIO else ""
+        typer.echo(f"{name:<18}{load_scenario(name).description}{marker}")
+
+
+@scenarios_app.command("show")
+def scenarios_show(name: Annotated[str, typer.Argument(help="built-in scenario name")]) -> None:
+    """Print a built-in scenario's YAML, to copy and edit."""
+    from marrowsim.io.scenario import builtin_text
+
+    typer.echo(builtin_text(name), nl=False)
+
+
+@app.command()
+def parameters() -> None:
+    """List the parameter table: name, value, unit, bounds, variability, source."""
+    from marrowsim.parameters import load_table
+
+    for p in load_table().parameters:
+        variability = f"cv {p.variability.cv:g}" if p.variability else "-"
+        typer.echo(
+            f"{p.name:<40} {p.value:<12.6g} {p.unit:<28} [{p.bounds[0]:g}, {p.bounds[1]:g}]  {variability:<8} {p.source}"
+        )
+
+
+@app.command()
+def version() -> None:
+    """Print the marrowsim version."""
+    typer.echo(__version__)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: user errors become one message and exit status 2."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except InputError as error:
+        typer.echo(f"error: {error}", err=True)
+        sys.exit(2)
+    except typer.Exit as done:
+        sys.exit(done.exit_code)
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        sys.exit(130)
+    except Exception as error:  # click usage errors and the like
+        import click
+
+        if isinstance(error, click.ClickException):
+            typer.echo(f"error: {error.format_message()}", err=True)
+            sys.exit(2)
+        raise
+
+
+if __name__ == "__main__":
+    main()

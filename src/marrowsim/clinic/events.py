@@ -1,0 +1,36 @@
+"""Per-patient clinical events read off a simulated course."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from marrowsim.clinic.severity import SEVERITY_LEVELS
+
+
+def first_day(mask: np.ndarray, days: np.ndarray) -> np.ndarray:
+    """First output day on which ``mask`` (patients, days) holds, else NaN."""
+    hit = mask.any(axis=1)
+    first = np.argmax(mask, axis=1)
+    return np.where(hit, days[first], np.nan)
+
+
+def patient_events(
+    days: np.ndarray, readouts: dict[str, np.ndarray], severity_code: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Events per patient: onset days of each severity, worst severity, nadirs.
+
+    ``readouts[name]`` and ``severity_code`` have shape (patients, days).
+    """
+    worst = severity_code.max(axis=1)
+    events: dict[str, np.ndarray] = {
+        "first_non_severe_day": first_day(severity_code >= 1, days),
+        "first_severe_day": first_day(severity_code >= 2, days),
+        "first_very_severe_day": first_day(severity_code >= 3, days),
+        "worst_severity": np.asarray(SEVERITY_LEVELS, dtype=object)[worst],
+    }
+    for name in ("hb", "anc", "platelets", "retic", "cellularity"):
+        values = readouts[name]
+        nadir = np.nanargmin(np.where(np.isnan(values), np.inf, values), axis=1)
+        events[f"{name}_nadir"] = values[np.arange(values.shape[0]), nadir]
+        events[f"{name}_nadir_day"] = days[nadir]
+    return events

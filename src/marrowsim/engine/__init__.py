@@ -1,0 +1,154 @@
+"""The engine: the only place that knows the flat state array.
+
+``integrate`` runs a cohort through the compiled model module: each patient is
+integrated alone (its own steps, its own error control) by a Rosenbrock method,
+segment by segment between input changes, in parallel over cores; results are
+filled at the requested days from the method's dense output.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+
+from marrowsim.engine.codegen import compiled_module
+from marrowsim.errors import InputError
+from marrowsim.mechanisms import InputChange
+from marrowsim.model import Model
+
+STATUS_MESSAGES = {0: "ok", 1: "too many steps", 2: "step size underflow"}
+
+
+@dataclass(frozen=True)
+class Solver:
+    """Integrator settings.
+
+    ``rtol`` is the relative tolerance; ``atol`` is an absolute tolerance
+    relative to each state's typical magnitude (its healthy value, or the scale
+    its mechanism declares). ``max_steps`` caps accepted plus rejected steps per
+    patient.
+    """
+
+    rtol: float = 1e-6
+    atol: float = 1e-8
+    max_steps: int = 500_000
+
+    def __post_init__(self) -> None:
+        if not 1e-14 <= self.rtol <= 1e-1:
+            raise InputError(f"solver.rtol: {self.rtol!r} must lie in [1e-14, 0.1]")
+        if not 0 < self.atol <= 1e-1:
+            raise InputError(f"solver.atol: {self.atol!r} must lie in (0, 0.1]")
+        if self.max_steps < 1:
+            raise InputError(f"solver.max_steps: {self.max_steps!r} must be >= 1")
+
+
+@dataclass(frozen=True)
+class Integration:
+    """Raw engine output. Shapes: ``readouts`` (patients, days, readouts);
+    ``states`` (patients, days, states) or None; per patient ``status``
+    (0 ok), ``steps`` and ``rejected`` counts."""
+
+    readouts: np.ndarray
+    states: np.ndarray | None
+    status: np.ndarray
+    steps: np.ndarray
+    rejected: np.ndarray
+
+
+def segments(
+    model: Model, changes: Sequence[InputChange], n_patients: int, t_start: float, t_end: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-patient segment boundaries and the inputs in force in each segment.
+
+    Returns ``seg_t`` (patients, max_segments + 1), ``seg_u`` (patients,
+    max_segments, inputs) and ``n_seg`` (patients,).
+    """
+    n_inputs = len(model.input_names)
+    index = {name: k for k, name in enumerate(model.input_names)}
+    defaults = np.array([i.default for i in model.inputs], dtype=float)
+    days = [np.broadcast_to(np.asarray(c.day, dtype=float), (n_patients,)) for c in changes]
+    values = [np.broadcast_to(np.asarray(c.value, dtype=float), (n_patients,)) for c in changes]
+    per_patient: list[tuple[list[float], list[np.ndarray]]] = []
+    for i in range(n_patients):
+        u = defaults.copy()
+        events = sorted((float(days[k][i]), k) for k in range(len(changes)))
+        bounds = [t_start]
+        inputs: list[np.ndarray] = []
+        for day, k in events:
+            if day > t_start and day < t_end and day > bounds[-1]:
+                inputs.append(u.copy())
+                bounds.append(day)
+            if day < t_end:
+                u[index[changes[k].input]] = values[k][i]
+        inputs.append(u.copy())
+        bounds.append(t_end)
+        per_patient.append((bounds, inputs))
+    width = max(len(inputs) for _, inputs in per_patient)
+    seg_t = np.full((n_patients, width + 1), t_end)
+    seg_u = np.zeros((n_patients, width, max(n_inputs, 1)))
+    n_seg = np.zeros(n_patients, dtype=np.int64)
+    for i, (bounds, inputs) in enumerate(per_patient):
+        seg_t[i, : len(bounds)] = bounds
+        seg_u[i, : len(inputs), :n_inputs] = inputs
+        n_seg[i] = len(inputs)
+    return seg_t, seg_u, n_seg
+
+
+def integrate(
+    model: Model,
+    y0: np.ndarray,
+    params: np.ndarray,
+    changes: Sequence[InputChange],
+    t_out: np.ndarray,
+    *,
+    solver: Solver | None = None,
+    atol_scale: np.ndarray | None = None,
+    save_states: bool = False,
+    workers: int | None = None,
+) -> Integration:
+    """Integrate every patient from ``t_out[0]`` to ``t_out[-1]``.
+
+    ``y0`` (patients, states) and ``params`` (patients, parameters + derived)
+    are in the model's layout; ``t_out`` (days,) is increasing.
+    """
+    solver = solver or Solver()
+    module = compiled_module(model)
+    y0 = np.ascontiguousarray(y0, dtype=float)
+    params = np.ascontiguousarray(params, dtype=float)
+    t_out = np.ascontiguousarray(t_out, dtype=float)
+    n_patients = y0.shape[0]
+    if t_out.ndim != 1 or len(t_out) == 0 or np.any(np.diff(t_out) <= 0):
+        raise InputError("output days must be a non-empty increasing sequence")
+    seg_t, seg_u, n_seg = segments(model, changes, n_patients, float(t_out[0]), float(t_out[-1]))
+    if atol_scale is None:
+        atol_scale = model.state_scale(y0)
+    atol = np.ascontiguousarray(np.broadcast_to(solver.atol * atol_scale, y0.shape), dtype=float)
+    out_r = np.empty((n_patients, len(t_out), len(model.readout_names)))
+    out_y = np.empty((n_patients, len(t_out) if save_states else 0, y0.shape[1]))
+    status = np.zeros(n_patients, dtype=np.int64)
+    steps = np.zeros(n_patients, dtype=np.int64)
+    rejected = np.zeros(n_patients, dtype=np.int64)
+    threads = _threads(workers)
+    previous = numba.get_num_threads()
+    numba.set_num_threads(threads)
+    try:
+        module.integrate_cohort(
+            y0, params, seg_t, seg_u, n_seg, t_out, solver.rtol, atol, save_states,
+            solver.max_steps, out_r, out_y, status, steps, rejected,
+        )  # fmt: skip
+    finally:
+        numba.set_num_threads(previous)
+    return Integration(out_r, out_y if save_states else None, status, steps, rejected)
+
+
+def _threads(workers: int | None) -> int:
+    available = int(numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]
+    if workers is None:
+        return max(1, min(available, len(os.sched_getaffinity(0))))
+    if workers < 1:
+        raise InputError(f"workers: {workers!r} must be >= 1")
+    return min(workers, available)

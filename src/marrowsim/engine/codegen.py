@@ -1,0 +1,337 @@
+"""Generate the compiled model module from the traced equations.
+
+From a :class:`~marrowsim.model.Model` this writes one Python module holding
+straight-line numba functions:
+
+* ``rhs(y, p, u, dy)``: the right-hand side;
+* ``jac(y, p, u, jv)``: the analytic Jacobian's structural nonzeros (sympy);
+* ``factor(jv, shift, lu)``: LU of ``shift * I - J`` on the static sparsity
+  pattern (with fill-in), eliminating in a fill-reducing order without row
+  exchanges; it returns False when a pivot is too small relative to its row, and
+  the integrator then falls back to a dense LU with partial pivoting;
+* ``solve(lu, b)``: forward and back substitution on that pattern;
+* ``readouts(y, p, r)``: the clinical readouts;
+
+followed by the Rosenbrock kernel (``kernel_template.py``). The file name holds
+a hash of its source, and numba caches its machine code beside it, so a second
+run with the same model compiles nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import sys
+import tempfile
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import sympy
+from sympy.printing.pycode import PythonCodePrinter
+
+from marrowsim.model import Model
+
+CODEGEN_VERSION = "1"
+
+
+class _Printer(PythonCodePrinter):
+    """Plain ``math`` module printing that numba compiles."""
+
+    def _print_Pow(self, expr: Any, rational: bool = False) -> str:
+        base, exponent = expr.as_base_exp()
+        if exponent == -1:
+            return f"(1.0/({self._print(base)}))"
+        if exponent.is_Integer and 1 < int(exponent) <= 4:
+            b = f"({self._print(base)})"
+            return "(" + "*".join([b] * int(exponent)) + ")"
+        return str(super()._print_Pow(expr, rational=rational))
+
+
+@dataclass(frozen=True)
+class SparsePattern:
+    """Nonzeros of the Jacobian and of its LU factors (with fill-in)."""
+
+    n: int
+    jacobian: tuple[tuple[int, int], ...]  # (row, col) of each Jacobian value
+    lu: tuple[tuple[int, int], ...]  # (row, col) of each slot of the factor
+    order: tuple[int, ...]  # elimination order (state indices)
+
+    @property
+    def fill(self) -> int:
+        return len(self.lu) - len(set(self.jacobian) | {(i, i) for i in range(self.n)})
+
+
+def _symbolic_lu(n: int, entries: set[tuple[int, int]], order: list[int]) -> set[tuple[int, int]]:
+    pattern = set(entries) | {(i, i) for i in range(n)}
+    position = {v: k for k, v in enumerate(order)}
+    rows: dict[int, set[int]] = {i: set() for i in range(n)}
+    cols: dict[int, set[int]] = {i: set() for i in range(n)}
+    for i, j in pattern:
+        rows[i].add(j)
+        cols[j].add(i)
+    for v in order:
+        below = [i for i in cols[v] if position[i] > position[v]]
+        right = [j for j in rows[v] if position[j] > position[v]]
+        for i in below:
+            for j in right:
+                if (i, j) not in pattern:
+                    pattern.add((i, j))
+                    rows[i].add(j)
+                    cols[j].add(i)
+    return pattern
+
+
+def _minimum_degree_order(n: int, entries: set[tuple[int, int]]) -> list[int]:
+    """Greedy minimum-degree order on the symmetrised pattern (ties by index)."""
+    adjacency: dict[int, set[int]] = {i: set() for i in range(n)}
+    for i, j in entries:
+        if i != j:
+            adjacency[i].add(j)
+            adjacency[j].add(i)
+    order = []
+    remaining = set(range(n))
+    while remaining:
+        v = min(remaining, key=lambda x: (len(adjacency[x]), x))
+        order.append(v)
+        remaining.remove(v)
+        neighbours = adjacency.pop(v)
+        for a in neighbours:
+            adjacency[a].discard(v)
+            adjacency[a] |= neighbours - {a}
+    return order
+
+
+def sparsity(n: int, entries: set[tuple[int, int]]) -> SparsePattern:
+    candidates = []
+    for order in (list(range(n)), _minimum_degree_order(n, entries)):
+        candidates.append((len(_symbolic_lu(n, entries, order)), order))
+    _, order = min(candidates, key=lambda c: c[0])
+    lu = _symbolic_lu(n, entries, order)
+    return SparsePattern(n, tuple(sorted(entries)), tuple(sorted(lu)), tuple(order))
+
+
+def _unpack(symbols: list[Any], names: dict[Any, str], array: str, used: set[Any]) -> list[str]:
+    return [f"    {names[s]} = {array}[{k}]" for k, s in enumerate(symbols) if s in used]
+
+
+def _function(
+    name: str,
+    args: str,
+    outputs: list[tuple[str, Any]],
+    model: Model,
+    names: dict[Any, str],
+    printer: _Printer,
+) -> str:
+    exprs = [e for _, e in outputs]
+    temporaries, reduced = sympy.cse(
+        exprs, symbols=sympy.numbered_symbols("t_"), optimizations="basic"
+    )
+    used: set[Any] = set()
+    for _, e in temporaries:
+        used |= e.free_symbols
+    for e in reduced:
+        used |= e.free_symbols
+    lines = ["@nb.njit(cache=True)", f"def {name}({args}):"]
+    lines += _unpack(list(model.state_symbols), names, "y", used)
+    lines += _unpack(list(model.parameter_symbols), names, "p", used)
+    if "u" in args.split(", "):
+        lines += _unpack(list(model.input_symbols), names, "u", used)
+    for symbol, e in temporaries:
+        lines.append(f"    {symbol} = {printer.doprint(e.xreplace(_renames(e, names)))}")
+    for (target, _), e in zip(outputs, reduced, strict=True):
+        lines.append(f"    {target} = {printer.doprint(e.xreplace(_renames(e, names)))}")
+    lines.append("    return 0")
+    return "\n".join(lines)
+
+
+def _renames(expr: Any, names: dict[Any, str]) -> dict[Any, Any]:
+    return {s: sympy.Symbol(names[s]) for s in expr.free_symbols if s in names}
+
+
+def generate_source(model: Model) -> tuple[str, SparsePattern]:
+    """Python source of the compiled model module, and its sparsity pattern."""
+    printer = _Printer({"fully_qualified_modules": True, "standard": "python3"})
+    names: dict[Any, str] = {}
+    for s in model.state_symbols:
+        names[s] = f"s_{s.name}"
+    for s in model.parameter_symbols:
+        names[s] = f"p_{s.name}"
+    for s in model.input_symbols:
+        names[s] = f"u_{s.name}"
+
+    rates = [model.rate_exprs[n] for n in model.state_names]
+    index = {s: k for k, s in enumerate(model.state_symbols)}
+    jacobian: list[tuple[int, int, Any]] = []
+    for i, rate in enumerate(rates):
+        for s in sorted(rate.free_symbols & set(index), key=lambda x: index[x]):
+            d = sympy.diff(rate, s)
+            if d != 0:
+                jacobian.append((i, index[s], d))
+    pattern = sparsity(len(rates), {(i, j) for i, j, _ in jacobian})
+    # the jac function writes entries in the pattern's sorted order
+    derivative = {(i, j): d for i, j, d in jacobian}
+
+    parts = [
+        f"# generated by marrowsim.engine.codegen (version {CODEGEN_VERSION}); do not edit",
+        "import math",
+        "import numba as nb",
+        "import numpy as np",
+        "",
+        f"N_STATES = {len(rates)}",
+        f"N_READOUTS = {len(model.readout_names)}",
+        f"N_JAC = {len(pattern.jacobian)}",
+        f"N_LU = {len(pattern.lu)}",
+        f"JAC_ROWS = np.array({[i for i, _ in pattern.jacobian]}, dtype=np.int64)",
+        f"JAC_COLS = np.array({[j for _, j in pattern.jacobian]}, dtype=np.int64)",
+        "",
+        _function(
+            "rhs",
+            "y, p, u, dy",
+            [(f"dy[{k}]", r) for k, r in enumerate(rates)],
+            model,
+            names,
+            printer,
+        ),
+        "",
+        _function(
+            "jac",
+            "y, p, u, jv",
+            [(f"jv[{k}]", derivative[ij]) for k, ij in enumerate(pattern.jacobian)],
+            model,
+            names,
+            printer,
+        ),
+        "",
+        _function(
+            "readouts",
+            "y, p, r",
+            [(f"r[{k}]", model.readout_exprs[n]) for k, n in enumerate(model.readout_names)],
+            model,
+            names,
+            printer,
+        ),
+        "",
+        _lu_functions(pattern),
+        "",
+        resources.files("marrowsim.engine").joinpath("kernel_template.py").read_text(),
+    ]
+    return "\n".join(parts), pattern
+
+
+def _lu_functions(pattern: SparsePattern) -> str:
+    """Straight-line LU factorisation and solve on the static pattern."""
+    slot = {ij: k for k, ij in enumerate(pattern.lu)}
+    n = pattern.n
+    position = {v: k for k, v in enumerate(pattern.order)}
+    rows: dict[int, list[int]] = {i: [] for i in range(n)}
+    for i, j in pattern.lu:
+        rows[i].append(j)
+
+    jac_slots = [slot[ij] for ij in pattern.jacobian]
+    f = [
+        f"JAC_SLOTS = np.array({jac_slots}, dtype=np.int64)",
+        "",
+        "",
+        "@nb.njit(cache=True)",
+        "def factor(jv, shift, lu):",
+        "    # lu = shift*I - J on the pattern, fill slots zeroed",
+        "    for k in range(N_LU):",
+        "        lu[k] = 0.0",
+    ]
+    f.append("    for k in range(N_JAC):")
+    f.append("        lu[JAC_SLOTS[k]] = -jv[k]")
+    for i in range(n):
+        f.append(f"    lu[{slot[(i, i)]}] += shift")
+    # row scale for the pivot test: largest magnitude in each row before elimination
+    for v in pattern.order:
+        entries = " , ".join(f"abs(lu[{slot[(v, j)]}])" for j in rows[v])
+        f.append(f"    scale{v} = max({entries}, 0.0)")
+    for v in pattern.order:
+        pv = slot[(v, v)]
+        f.append(f"    if not abs(lu[{pv}]) > 1e-12 * scale{v}:")
+        f.append("        return False")
+        below = [i for i in range(n) if (i, v) in slot and position[i] > position[v]]
+        right = [j for j in rows[v] if position[j] > position[v]]
+        if below:
+            f.append(f"    inv = 1.0 / lu[{pv}]")
+        for i in below:
+            f.append(f"    lu[{slot[(i, v)]}] *= inv")
+            for j in right:
+                f.append(f"    lu[{slot[(i, j)]}] -= lu[{slot[(i, v)]}] * lu[{slot[(v, j)]}]")
+    f.append("    return True")
+
+    s = [
+        "@nb.njit(cache=True)",
+        "def solve(lu, b):",
+        "    # L y = b (unit lower), then U x = y; in place",
+    ]
+    for v in pattern.order:
+        for j in rows[v]:
+            if position[j] < position[v]:
+                s.append(f"    b[{v}] -= lu[{slot[(v, j)]}] * b[{j}]")
+    for v in reversed(pattern.order):
+        for j in rows[v]:
+            if position[j] > position[v]:
+                s.append(f"    b[{v}] -= lu[{slot[(v, j)]}] * b[{j}]")
+        s.append(f"    b[{v}] /= lu[{slot[(v, v)]}]")
+    s.append("    return 0")
+    return "\n".join(f) + "\n\n\n" + "\n".join(s)
+
+
+def cache_dir() -> Path:
+    """Where generated modules and numba's machine code are cached."""
+    configured = os.environ.get("MARROWSIM_CACHE_DIR")
+    if configured:
+        return Path(configured)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "marrowsim"
+
+
+_LOADED: dict[str, ModuleType] = {}
+
+
+def compiled_module(model: Model) -> ModuleType:
+    """Import (generating on first use) the compiled module for ``model``."""
+    key = structure_key(model)
+    if key in _LOADED:
+        return _LOADED[key]
+    directory = cache_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    name = f"marrowsim_model_{key}"
+    path = directory / f"{name}.py"
+    if not path.exists():
+        source, _ = generate_source(model)
+        # atomic: a concurrent process sees either nothing or the whole file
+        with tempfile.NamedTemporaryFile("w", dir=directory, suffix=".tmp", delete=False) as handle:
+            handle.write(source)
+        os.replace(handle.name, path)
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    _LOADED[key] = module
+    return module
+
+
+def structure_key(model: Model) -> str:
+    """Hash of everything the generated source depends on (memoised on the model)."""
+    cached = getattr(model, "_structure_key", None)
+    if cached is not None:
+        return str(cached)
+    digest = hashlib.sha256()
+    digest.update(CODEGEN_VERSION.encode())
+    digest.update(resources.files("marrowsim.engine").joinpath("kernel_template.py").read_bytes())
+    for name in model.state_names:
+        digest.update(f"{name}={sympy.srepr(model.rate_exprs[name])};".encode())
+    for name in model.readout_names:
+        digest.update(f"{name}={sympy.srepr(model.readout_exprs[name])};".encode())
+    digest.update(repr(model.all_parameter_names).encode())
+    digest.update(repr(model.input_names).encode())
+    key = digest.hexdigest()[:20]
+    model._structure_key = key  # type: ignore[attr-defined]
+    return key

@@ -1,0 +1,321 @@
+# ruff: noqa
+# mypy: ignore-errors
+# Rosenbrock kernel, appended by codegen.py to the generated model functions
+# (rhs, jac, factor, solve, readouts, N_STATES, N_READOUTS, N_JAC, JAC_ROWS,
+# JAC_COLS). Not importable on its own.
+#
+# Method: RODAS4, an L-stable, stiffly accurate Rosenbrock method of order 4
+# with an embedded order-3 solution and a continuous (dense) output of order 3,
+# in the transformed coefficients of Hairer & Wanner, Solving ODEs II (1996),
+# section IV.7, code RODAS (gamma = 1/4). Each patient integrates with its own
+# step-size control; one patient per prange iteration, so a patient's numbers
+# never depend on the cohort it is in, its position, or the thread count.
+
+GAMMA = 0.25
+A21 = 1.544
+A31 = 0.9466785280815826
+A32 = 0.2557011698983284
+A41 = 3.314825187068521
+A42 = 2.896124015972201
+A43 = 0.9986419139977817
+A51 = 1.221224509226641
+A52 = 6.019134481288629
+A53 = 12.53708332932087
+A54 = -0.6878860361058950
+C21 = -5.6688
+C31 = -2.430093356833875
+C32 = -0.2063599157091915
+C41 = -0.1073529058151375
+C42 = -9.594562251023355
+C43 = -20.47028614809616
+C51 = 7.496443313967647
+C52 = -10.24680431464352
+C53 = -33.99990352819905
+C54 = 11.70890893206160
+C61 = 8.083246795921522
+C62 = -7.981132988064893
+C63 = -31.52159432874371
+C64 = 16.31930543123136
+C65 = -6.058818238834054
+H21 = 10.12623508344586
+H22 = -7.487995877610167
+H23 = -34.80091861555747
+H24 = -7.992771707568823
+H25 = 1.025137723295662
+H31 = -0.6762803392801253
+H32 = 6.087714651680015
+H33 = 16.43084320892478
+H34 = 24.76722511418386
+H35 = -6.594389125716872
+
+STATUS_OK = 0
+STATUS_TOO_MANY_STEPS = 1
+STATUS_STEP_TOO_SMALL = 2
+
+
+@nb.njit(cache=True)
+def dense_factor(m, piv):
+    """LU with partial pivoting, in place (fallback when a sparse pivot is tiny)."""
+    n = m.shape[0]
+    for k in range(n):
+        p = k
+        best = abs(m[k, k])
+        for i in range(k + 1, n):
+            if abs(m[i, k]) > best:
+                best = abs(m[i, k])
+                p = i
+        if not best > 0.0:
+            return False
+        piv[k] = p
+        if p != k:
+            for j in range(n):
+                tmp = m[k, j]
+                m[k, j] = m[p, j]
+                m[p, j] = tmp
+        inv = 1.0 / m[k, k]
+        for i in range(k + 1, n):
+            m[i, k] *= inv
+            f = m[i, k]
+            if f != 0.0:
+                for j in range(k + 1, n):
+                    m[i, j] -= f * m[k, j]
+    return True
+
+
+@nb.njit(cache=True)
+def dense_solve(m, piv, b):
+    n = m.shape[0]
+    for k in range(n):
+        p = piv[k]
+        if p != k:
+            tmp = b[k]
+            b[k] = b[p]
+            b[p] = tmp
+    for i in range(n):
+        for j in range(i):
+            b[i] -= m[i, j] * b[j]
+    for i in range(n - 1, -1, -1):
+        for j in range(i + 1, n):
+            b[i] -= m[i, j] * b[j]
+        b[i] /= m[i, i]
+
+
+@nb.njit(cache=True)
+def linear_solve(use_dense, lu, dm, piv, b):
+    if use_dense:
+        dense_solve(dm, piv, b)
+    else:
+        solve(lu, b)
+
+
+@nb.njit(cache=True)
+def record(y, p, out_r, out_y, j, save_states, r):
+    readouts(y, p, r)
+    for k in range(N_READOUTS):
+        out_r[j, k] = r[k]
+    if save_states:
+        for k in range(N_STATES):
+            out_y[j, k] = y[k]
+
+
+@nb.njit(cache=True)
+def integrate_patient(
+    y0, p, seg_t, seg_u, n_seg, t_out, rtol, atol, save_states, max_steps, out_r, out_y
+):
+    n = N_STATES
+    y = y0.copy()
+    ynew = np.empty(n)
+    f = np.empty(n)
+    k1 = np.empty(n)
+    k2 = np.empty(n)
+    k3 = np.empty(n)
+    k4 = np.empty(n)
+    k5 = np.empty(n)
+    k6 = np.empty(n)
+    yd = np.empty(n)
+    jv = np.empty(N_JAC)
+    lu = np.empty(N_LU)
+    dm = np.empty((n, n))
+    piv = np.zeros(n, dtype=np.int64)
+    r = np.empty(N_READOUTS)
+    n_out = t_out.shape[0]
+
+    t = seg_t[0]
+    j_out = 0
+    while j_out < n_out and t_out[j_out] <= t:
+        record(y, p, out_r, out_y, j_out, save_states, r)
+        j_out += 1
+
+    steps = 0
+    rejects = 0
+    status = STATUS_OK
+    for s in range(n_seg):
+        t_end = seg_t[s + 1]
+        if not t_end > t:
+            continue
+        u = seg_u[s]
+        # initial step: 1% of the time scale on which the solution changes
+        rhs(y, p, u, f)
+        d0 = 0.0
+        d1 = 0.0
+        for i in range(n):
+            sc = atol[i] + rtol * abs(y[i])
+            d0 += (y[i] / sc) ** 2
+            d1 += (f[i] / sc) ** 2
+        d0 = math.sqrt(d0 / n)
+        d1 = math.sqrt(d1 / n)
+        h = t_end - t
+        if d1 > 1e-10 and d0 > 1e-10:
+            h = min(h, 0.01 * d0 / d1)
+        h = max(h, 1e-10 * (t_end - t))
+        rejected = False
+        while t < t_end:
+            if steps + rejects >= max_steps:
+                status = STATUS_TOO_MANY_STEPS
+                break
+            last = t + h >= t_end - 1e-12 * max(1.0, abs(t_end))
+            if last:
+                h = t_end - t
+            rhs(y, p, u, f)
+            jac(y, p, u, jv)
+            shift = 1.0 / (h * GAMMA)
+            use_dense = not factor(jv, shift, lu)
+            if use_dense:
+                for a in range(n):
+                    for b in range(n):
+                        dm[a, b] = 0.0
+                    dm[a, a] = shift
+                for q in range(N_JAC):
+                    dm[JAC_ROWS[q], JAC_COLS[q]] -= jv[q]
+                if not dense_factor(dm, piv):
+                    h *= 0.25
+                    rejects += 1
+                    rejected = True
+                    continue
+            inv_h = 1.0 / h
+            # stage 1
+            for i in range(n):
+                k1[i] = f[i]
+            linear_solve(use_dense, lu, dm, piv, k1)
+            # stage 2
+            for i in range(n):
+                ynew[i] = y[i] + A21 * k1[i]
+            rhs(ynew, p, u, f)
+            for i in range(n):
+                k2[i] = f[i] + C21 * inv_h * k1[i]
+            linear_solve(use_dense, lu, dm, piv, k2)
+            # stage 3
+            for i in range(n):
+                ynew[i] = y[i] + A31 * k1[i] + A32 * k2[i]
+            rhs(ynew, p, u, f)
+            for i in range(n):
+                k3[i] = f[i] + inv_h * (C31 * k1[i] + C32 * k2[i])
+            linear_solve(use_dense, lu, dm, piv, k3)
+            # stage 4
+            for i in range(n):
+                ynew[i] = y[i] + A41 * k1[i] + A42 * k2[i] + A43 * k3[i]
+            rhs(ynew, p, u, f)
+            for i in range(n):
+                k4[i] = f[i] + inv_h * (C41 * k1[i] + C42 * k2[i] + C43 * k3[i])
+            linear_solve(use_dense, lu, dm, piv, k4)
+            # stage 5
+            for i in range(n):
+                ynew[i] = y[i] + A51 * k1[i] + A52 * k2[i] + A53 * k3[i] + A54 * k4[i]
+            rhs(ynew, p, u, f)
+            for i in range(n):
+                k5[i] = f[i] + inv_h * (C51 * k1[i] + C52 * k2[i] + C53 * k3[i] + C54 * k4[i])
+            linear_solve(use_dense, lu, dm, piv, k5)
+            # embedded (order 3) solution, then the last stage gives the error
+            for i in range(n):
+                ynew[i] += k5[i]
+            rhs(ynew, p, u, f)
+            for i in range(n):
+                k6[i] = f[i] + inv_h * (
+                    C61 * k1[i] + C62 * k2[i] + C63 * k3[i] + C64 * k4[i] + C65 * k5[i]
+                )
+            linear_solve(use_dense, lu, dm, piv, k6)
+            err = 0.0
+            for i in range(n):
+                ynew[i] += k6[i]
+                sc = atol[i] + rtol * max(abs(y[i]), abs(ynew[i]))
+                err += (k6[i] / sc) ** 2
+            err = math.sqrt(err / n)
+            if not err <= 1.0:  # also catches NaN
+                rejects += 1
+                if err == err:
+                    h *= max(0.2, 0.9 * err**-0.25)
+                else:
+                    h *= 0.25
+                rejected = True
+                if h < 1e-12 * max(1.0, abs(t)):
+                    status = STATUS_STEP_TOO_SMALL
+                    break
+                continue
+            # accepted: fill outputs in (t, t + h] from the dense output
+            t_new = t_end if last else t + h
+            while j_out < n_out and t_out[j_out] <= t_new:
+                theta = (t_out[j_out] - t) / h
+                one = 1.0 - theta
+                for i in range(n):
+                    d1_i = H21 * k1[i] + H22 * k2[i] + H23 * k3[i] + H24 * k4[i] + H25 * k5[i]
+                    d2_i = H31 * k1[i] + H32 * k2[i] + H33 * k3[i] + H34 * k4[i] + H35 * k5[i]
+                    yd[i] = one * y[i] + theta * (ynew[i] + one * (d1_i + theta * d2_i))
+                record(yd, p, out_r, out_y, j_out, save_states, r)
+                j_out += 1
+            t = t_new
+            for i in range(n):
+                y[i] = ynew[i]
+            steps += 1
+            factor_h = 6.0 if err == 0.0 else min(6.0, max(0.2, 0.9 * err**-0.25))
+            if rejected:
+                factor_h = min(factor_h, 1.0)
+            rejected = False
+            h *= factor_h
+        if status != STATUS_OK:
+            break
+    while j_out < n_out:
+        for k in range(N_READOUTS):
+            out_r[j_out, k] = np.nan
+        if save_states:
+            for k in range(N_STATES):
+                out_y[j_out, k] = np.nan
+        j_out += 1
+    return status, steps, rejects
+
+
+@nb.njit(cache=True, parallel=True)
+def integrate_cohort(
+    y0,
+    params,
+    seg_t,
+    seg_u,
+    n_seg,
+    t_out,
+    rtol,
+    atol,
+    save_states,
+    max_steps,
+    out_r,
+    out_y,
+    status,
+    steps,
+    rejects,
+):
+    for i in nb.prange(y0.shape[0]):
+        st, ns, nr = integrate_patient(
+            y0[i],
+            params[i],
+            seg_t[i],
+            seg_u[i],
+            n_seg[i],
+            t_out,
+            rtol,
+            atol[i],
+            save_states,
+            max_steps,
+            out_r[i],
+            out_y[i],
+        )
+        status[i] = st
+        steps[i] = ns
+        rejects[i] = nr

@@ -1,0 +1,207 @@
+"""The mechanism interface: declarative biology that can be traced symbolically.
+
+A mechanism lists its states (name, unit, meaning), the parameters it reads from
+the parameter table, the piecewise-constant inputs it responds to, and writes its
+rates *once*, as plain expressions over named states, parameters, derived
+parameters, inputs and signals. Those expressions are traced with sympy; from the
+trace the engine generates the compiled right-hand side and its analytic
+Jacobian, and the SBML exporter writes the same equations. Nothing is written
+twice.
+
+Rules for writing a mechanism:
+
+* name states, never index them (``c.s.hsc``, ``c.s.rbc[3]``);
+* use only arithmetic and the functions re-exported here (``exp``, ``log``,
+  ``sqrt``) so expressions stay traceable and differentiable;
+* state units in the declaration, parameter units live in the parameter table;
+* every state needs a healthy steady-state expression, so a healthy patient
+  starts (and stays) exactly at equilibrium.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import sympy
+
+exp = sympy.exp
+log = sympy.log
+sqrt = sympy.sqrt
+
+Expr = Any  # a sympy expression (or a plain number); kept loose for readability
+
+
+@dataclass(frozen=True)
+class State:
+    """A state variable, or a transit chain of ``length`` compartments.
+
+    A chain ``State("rbc", length=16)`` creates states ``rbc_1 .. rbc_16``;
+    mechanisms reach them as the tuple ``c.s.rbc``.
+    """
+
+    name: str
+    unit: str
+    meaning: str
+    length: int = 1
+    scale: float | None = None  # typical magnitude, for states whose healthy value is 0
+
+    def __post_init__(self) -> None:
+        if not self.name.isidentifier():
+            raise ValueError(f"state name {self.name!r} is not an identifier")
+        if self.length < 1:
+            raise ValueError(f"state {self.name!r}: length must be >= 1, got {self.length}")
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        if self.length == 1:
+            return (self.name,)
+        return tuple(f"{self.name}_{i}" for i in range(1, self.length + 1))
+
+
+@dataclass(frozen=True)
+class Input:
+    """A piecewise-constant input (a switch, a dose rate) set by a schedule.
+
+    Inputs change only at segment boundaries, so within a segment the model is
+    autonomous and the integrator never steps across a discontinuity.
+    """
+
+    name: str
+    unit: str
+    meaning: str
+    default: float = 0.0
+
+
+@dataclass(frozen=True)
+class Readout:
+    """A clinical readout: an expression of states and parameters."""
+
+    name: str
+    unit: str
+    meaning: str
+
+
+@dataclass(frozen=True)
+class InputChange:
+    """At ``day`` (one value per patient) the input ``name`` becomes ``value``."""
+
+    input: str
+    day: Any  # numpy array (n_patients,) of days
+    value: Any  # float or numpy array (n_patients,)
+
+
+class Namespace:
+    """Attribute access to named symbols; chains come back as tuples."""
+
+    def __init__(self, kind: str, items: Mapping[str, Any]) -> None:
+        object.__setattr__(self, "_kind", kind)
+        object.__setattr__(self, "_items", dict(items))
+
+    def __getattr__(self, name: str) -> Any:
+        items = object.__getattribute__(self, "_items")
+        try:
+            return items[name]
+        except KeyError:
+            kind = object.__getattribute__(self, "_kind")
+            raise AttributeError(f"no {kind} named {name!r}") from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"{self._kind} namespace is read-only")
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._items
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self._items.get(name, default)
+
+
+@dataclass
+class Context:
+    """What a mechanism sees: states ``s``, parameters ``p`` (table values and
+    derived quantities), inputs ``u`` and signals ``sig`` published by
+    mechanisms earlier in the model's order."""
+
+    s: Namespace
+    p: Namespace
+    u: Namespace
+    sig: dict[str, Expr] = field(default_factory=dict)
+
+    def signal(self, name: str, neutral: Expr) -> Expr:
+        """A signal from another mechanism, or ``neutral`` if no mechanism in
+        this model publishes it (its biology is then absent)."""
+        return self.sig.get(name, neutral)
+
+
+class Mechanism:
+    """Base of every mechanism. Subclasses are final: override, never extend."""
+
+    name: ClassVar[str]
+    states: ClassVar[tuple[State, ...]] = ()
+    publishes: ClassVar[tuple[str, ...]] = ()
+    parameters: ClassVar[tuple[str, ...]] = ()
+    inputs: ClassVar[tuple[Input, ...]] = ()
+    readouts: ClassVar[tuple[Readout, ...]] = ()
+
+    def derived(self, p: Namespace) -> dict[str, Expr]:
+        """Parameters computed from table parameters (e.g. an amplification that
+        puts the healthy steady state on its set point). Evaluated once per
+        patient, constant in time."""
+        return {}
+
+    def signals(self, c: Context) -> dict[str, Expr]:
+        """Named quantities published for other mechanisms (and for readouts)."""
+        return {}
+
+    def rates(self, c: Context) -> dict[str, Expr]:
+        """Rate contributions d(state)/dt, keyed by state name (per day)."""
+        raise NotImplementedError
+
+    def steady_state(self, p: Namespace) -> dict[str, Expr]:
+        """Healthy steady state of this mechanism's states (expressions of p)."""
+        raise NotImplementedError
+
+    def readout_values(self, c: Context) -> dict[str, Expr]:
+        """Expressions of this mechanism's readouts."""
+        return {}
+
+    def schedule(self, p: Mapping[str, Any]) -> list[InputChange]:
+        """Input changes for a cohort, from numeric parameter arrays
+        (``p[name]`` has shape (n_patients,))."""
+        return []
+
+
+def chain_steady_state(inflow: Expr, rate: Expr, length: int, loss: Expr = 0) -> list[Expr]:
+    """Steady state of a linear transit chain fed at ``inflow`` (per day),
+    passing on at ``rate`` (per day) with an extra first-order ``loss``."""
+    values = []
+    upstream = inflow / (rate + loss)
+    for _ in range(length):
+        values.append(upstream)
+        upstream = upstream * rate / (rate + loss)
+    return values
+
+
+def chain_rates(
+    inflow: Expr, rate: Expr, compartments: tuple[Expr, ...], loss: Expr = 0
+) -> list[Expr]:
+    """Rates of a linear transit chain: each compartment passes to the next at
+    ``rate``; ``loss`` removes cells from every compartment (first order)."""
+    rates = []
+    upstream = inflow
+    for x in compartments:
+        rates.append(upstream - (rate + loss) * x)
+        upstream = rate * x
+    return rates
+
+
+def by_name(symbols: tuple[Expr, ...], values: list[Expr]) -> dict[str, Expr]:
+    """Key rate or steady-state values by the names of a chain's state symbols."""
+    return {str(sym): value for sym, value in zip(symbols, values, strict=True)}
+
+
+def saturating_gain(level: Expr, baseline: Expr, max_gain: Expr) -> Expr:
+    """Hyperbolic response to a hormone ``level``, equal to 1 at ``baseline``
+    and approaching ``max_gain`` at high levels (0 at zero level)."""
+    return max_gain * level / (level + (max_gain - 1) * baseline)

@@ -1,0 +1,140 @@
+"""Immune attack on haematopoietic stem and progenitor cells.
+
+Autoreactive effector T cells (``t_effector``) are recruited once tolerance
+breaks (input ``immune_attack_on``, switched on at ``immune_trigger_day``) at a
+rate set by ``immune_strength`` and by HSPC antigen; they expand on antigen,
+restrained by regulatory T cells, and die. Regulatory T cells are induced by
+effector activity. Effectors secrete IFN-gamma and TNF-alpha, cleared within
+hours. The cytokines (their excess over the healthy baseline):
+
+* cut HSC cycling and self-renewal (IFN-gamma; Front Immunol 2016;7:330);
+* raise Fas on HSPC with a lag of 1-3 days (Dai et al., Blood 1998), and through
+  Fas add apoptosis in proportion to both cytokines (Maciejewski et al.,
+  Br J Haematol 1995);
+* block TPO signalling in proportion to IFN-gamma (Alvarado et al., Blood 2019).
+
+No parameterised human model of this module exists (MODELS.md section 5.3):
+every rate here is an assumption, calibrated to the immune-aa scenarios.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from marrowsim.mechanisms.base import Context, Input, InputChange, Mechanism, Namespace, State
+
+
+class ImmuneAttack(Mechanism):
+    name = "immune"
+    states = (
+        State(
+            "t_effector", "10^9/L", "autoreactive effector T cells (CD8+, oligoclonal)", scale=0.01
+        ),
+        State("t_regulatory", "10^9/L", "regulatory T cells"),
+        State("interferon_gamma", "pg/mL", "marrow interferon-gamma"),
+        State("tnf_alpha", "pg/mL", "marrow TNF-alpha"),
+        State(
+            "fas_sensitisation",
+            "fraction",
+            "Fas expression on HSPC induced by IFN-gamma",
+            scale=0.1,
+        ),
+    )
+    inputs = (Input("immune_attack_on", "switch", "1 once tolerance is broken, else 0"),)
+    parameters = (
+        "immune_strength",
+        "immune_trigger_day",
+        "t_effector_activation_rate",
+        "t_effector_expansion_rate",
+        "t_effector_death_rate",
+        "immune_antigen_half_saturation",
+        "t_regulatory_baseline",
+        "t_regulatory_turnover_rate",
+        "t_regulatory_induction_rate",
+        "t_regulatory_suppression_half",
+        "interferon_gamma_baseline",
+        "interferon_gamma_clearance_rate",
+        "interferon_gamma_secretion",
+        "interferon_gamma_half_effect",
+        "tnf_alpha_baseline",
+        "tnf_alpha_clearance_rate",
+        "tnf_alpha_secretion",
+        "tnf_alpha_half_effect",
+        "fas_sensitisation_days",
+        "hsc_ifn_apoptosis_max",
+        "hsc_tnf_apoptosis_max",
+        "hsc_ifn_self_renewal_inhibition_max",
+        "hsc_ifn_cycling_inhibition_max",
+        "tpo_ifn_block_max",
+        "hsc_pool_size",
+    )
+    publishes = (
+        "interferon_gamma_effect",
+        "tnf_alpha_effect",
+        "hsc_extra_apoptosis_rate",
+        "progenitor_extra_apoptosis_rate",
+        "hsc_self_renewal_inhibition",
+        "hsc_cycling_inhibition",
+        "tpo_signalling_block",
+        "t_effector_count",
+    )
+
+    def signals(self, c: Context) -> dict:
+        s, p = c.s, c.p
+        ifn_excess = s.interferon_gamma - p.interferon_gamma_baseline
+        tnf_excess = s.tnf_alpha - p.tnf_alpha_baseline
+        ifn_effect = ifn_excess / (ifn_excess + p.interferon_gamma_half_effect)
+        tnf_effect = tnf_excess / (tnf_excess + p.tnf_alpha_half_effect)
+        apoptosis = s.fas_sensitisation * (
+            p.hsc_ifn_apoptosis_max * ifn_effect + p.hsc_tnf_apoptosis_max * tnf_effect
+        )
+        return {
+            "interferon_gamma_effect": ifn_effect,
+            "tnf_alpha_effect": tnf_effect,
+            "hsc_extra_apoptosis_rate": apoptosis,
+            "progenitor_extra_apoptosis_rate": apoptosis,
+            "hsc_self_renewal_inhibition": p.hsc_ifn_self_renewal_inhibition_max * ifn_effect,
+            "hsc_cycling_inhibition": p.hsc_ifn_cycling_inhibition_max * ifn_effect,
+            "tpo_signalling_block": p.tpo_ifn_block_max * ifn_effect,
+            "t_effector_count": s.t_effector,
+        }
+
+    def rates(self, c: Context) -> dict:
+        s, p, u = c.s, c.p, c.u
+        antigen = c.signal("hsc_relative", s.hsc / p.hsc_pool_size)
+        antigen_drive = antigen / (antigen + p.immune_antigen_half_saturation)
+        suppression = 1 / (1 + s.t_regulatory / p.t_regulatory_suppression_half)
+        recruitment = (
+            u.immune_attack_on * p.immune_strength * p.t_effector_activation_rate * antigen_drive
+        )
+        return {
+            "t_effector": recruitment
+            + s.t_effector
+            * (p.t_effector_expansion_rate * antigen_drive * suppression - p.t_effector_death_rate),
+            "t_regulatory": p.t_regulatory_turnover_rate
+            * (p.t_regulatory_baseline - s.t_regulatory)
+            + p.t_regulatory_induction_rate * s.t_effector,
+            "interferon_gamma": p.interferon_gamma_clearance_rate
+            * (p.interferon_gamma_baseline - s.interferon_gamma)
+            + p.interferon_gamma_secretion * s.t_effector,
+            "tnf_alpha": p.tnf_alpha_clearance_rate * (p.tnf_alpha_baseline - s.tnf_alpha)
+            + p.tnf_alpha_secretion * s.t_effector,
+            "fas_sensitisation": (c.sig["interferon_gamma_effect"] - s.fas_sensitisation)
+            / p.fas_sensitisation_days,
+        }
+
+    def steady_state(self, p: Namespace) -> dict:
+        return {
+            "t_effector": 0,
+            "t_regulatory": p.t_regulatory_baseline,
+            "interferon_gamma": p.interferon_gamma_baseline,
+            "tnf_alpha": p.tnf_alpha_baseline,
+            "fas_sensitisation": 0,
+        }
+
+    def schedule(self, p: Any) -> list[InputChange]:
+        return [
+            InputChange("immune_attack_on", np.asarray(p["immune_trigger_day"], dtype=float), 1.0)
+        ]

@@ -1,0 +1,45 @@
+"""Lymphocytes, as a readout of the lymphoid compartment.
+
+Adult lymphocytes are long-lived and mostly maintained by peripheral
+homeostatic proliferation, so only a fraction of their production depends on
+marrow progenitor output; in aplastic anemia the lymphocyte count is therefore
+relatively preserved. The autoreactive effector T cells of the immune
+mechanism are added to the count.
+"""
+
+from __future__ import annotations
+
+from marrowsim.mechanisms.base import Context, Mechanism, Namespace, Readout, State
+
+
+class Lymphoid(Mechanism):
+    name = "lymphoid"
+    states = (State("lymphocytes", "10^9/L", "blood lymphocytes (non-autoreactive)"),)
+    parameters = (
+        "lymphocyte_set_point",
+        "lymphocyte_lifespan_days",
+        "lymphocyte_marrow_dependent_fraction",
+    )
+    readouts = (Readout("lymphocytes", "10^9/L", "absolute lymphocyte count"),)
+    publishes = ("lymphoid_relative", "lymphocyte_count")
+
+    def signals(self, c: Context) -> dict:
+        return {
+            "lymphoid_relative": c.s.lymphocytes / c.p.lymphocyte_set_point,
+            "lymphocyte_count": c.s.lymphocytes + c.signal("t_effector_count", 0),
+        }
+
+    def rates(self, c: Context) -> dict:
+        p = c.p
+        marrow_share = p.lymphocyte_marrow_dependent_fraction
+        supply = (1 - marrow_share) + marrow_share * c.signal("progenitor_output_relative", 1)
+        return {
+            "lymphocytes": (p.lymphocyte_set_point * supply - c.s.lymphocytes)
+            / p.lymphocyte_lifespan_days
+        }
+
+    def steady_state(self, p: Namespace) -> dict:
+        return {"lymphocytes": p.lymphocyte_set_point}
+
+    def readout_values(self, c: Context) -> dict:
+        return {"lymphocytes": c.sig["lymphocyte_count"]}

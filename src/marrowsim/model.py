@@ -1,0 +1,267 @@
+"""Model = chosen mechanisms -> state layout, parameter needs, traced equations.
+
+The model traces each mechanism's declarations with sympy symbols and holds the
+result: one expression per state derivative, per derived parameter, per
+healthy steady state and per readout. The engine compiles these expressions;
+the SBML exporter and the docs print them. Numeric evaluation of parameters
+(derived values, steady states) is also done here, vectorised over patients.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import sympy
+
+from marrowsim.errors import InputError
+from marrowsim.mechanisms import InputChange, Mechanism, default_mechanisms
+from marrowsim.mechanisms.base import Context, Namespace
+from marrowsim.parameters import ParameterTable, load_table
+
+
+class _SignalNotReady(Exception):
+    """A signal that some mechanism publishes has not been computed yet."""
+
+
+class _Signals(dict):
+    """Signals resolved so far; asking for one still pending defers the caller."""
+
+    def __init__(self, published: Mapping[str, str]) -> None:
+        super().__init__()
+        self.published = published
+
+    def __missing__(self, name: str) -> Any:
+        if name in self.published:
+            raise _SignalNotReady(name)
+        raise KeyError(f"no mechanism in this model publishes the signal {name!r}")
+
+
+class _ResolvingContext(Context):
+    def signal(self, name: str, neutral: Any) -> Any:
+        if name in self.sig:
+            return self.sig[name]
+        if name in self.sig.published:  # type: ignore[attr-defined]
+            raise _SignalNotReady(name)
+        return neutral
+
+
+@dataclass(frozen=True)
+class StateInfo:
+    name: str
+    unit: str
+    meaning: str
+    mechanism: str
+    scale: float | None
+
+
+class Model:
+    """A model assembled from mechanisms (the default marrow + immune model if
+    none are given). Equations are traced once, at construction."""
+
+    def __init__(self, mechanisms: Sequence[Mechanism] | None = None) -> None:
+        self.mechanisms: tuple[Mechanism, ...] = tuple(mechanisms or default_mechanisms())
+        self.states: tuple[StateInfo, ...] = tuple(
+            StateInfo(name, decl.unit, decl.meaning, m.name, decl.scale)
+            for m in self.mechanisms
+            for decl in m.states
+            for name in decl.names
+        )
+        self.state_names = tuple(s.name for s in self.states)
+        self.layout: dict[str, slice] = {}
+        offset = 0
+        for m in self.mechanisms:
+            for decl in m.states:
+                self.layout[decl.name] = slice(offset, offset + decl.length)
+                offset += decl.length
+        self.inputs = tuple(i for m in self.mechanisms for i in m.inputs)
+        self.input_names = tuple(i.name for i in self.inputs)
+        self.readouts = tuple(r for m in self.mechanisms for r in m.readouts)
+        self.readout_names = tuple(r.name for r in self.readouts)
+        needed = {name for m in self.mechanisms for name in m.parameters}
+        table_order = load_table().names
+        self.parameter_names = tuple(n for n in table_order if n in needed) + tuple(
+            sorted(needed - set(table_order))
+        )
+        self._check_unique()
+        self._trace()
+
+    # -- tracing -------------------------------------------------------------
+    def _check_unique(self) -> None:
+        seen: dict[str, str] = {}
+        for kind, names in (
+            ("state", self.state_names),
+            ("input", self.input_names),
+            ("parameter", self.parameter_names),
+        ):
+            for name in names:
+                if name in seen:
+                    raise ValueError(
+                        f"{kind} {name!r} clashes with a {seen[name]} of the same name"
+                    )
+                seen[name] = kind
+        if len(set(self.readout_names)) != len(self.readout_names):
+            raise ValueError("two mechanisms declare the same readout")
+
+    def _trace(self) -> None:
+        self.state_symbols = tuple(sympy.Symbol(n, real=True) for n in self.state_names)
+        self.input_symbols = tuple(sympy.Symbol(n, real=True) for n in self.input_names)
+        # zero-valued parameters are allowed, so symbols are only "real"
+        table_symbols = {n: sympy.Symbol(n, real=True) for n in self.parameter_names}
+
+        state_ns = {}
+        by_name = dict(zip(self.state_names, self.state_symbols, strict=True))
+        for m in self.mechanisms:
+            for decl in m.states:
+                syms = tuple(by_name[n] for n in decl.names)
+                state_ns[decl.name] = syms if decl.length > 1 else syms[0]
+        s = Namespace("state", state_ns)
+        u = Namespace("input", dict(zip(self.input_names, self.input_symbols, strict=True)))
+
+        # derived parameters, in mechanism order; each sees table parameters and
+        # the derived parameters before it
+        derived_exprs: dict[str, Any] = {}
+        derived_symbols: dict[str, sympy.Symbol] = {}
+        for m in self.mechanisms:
+            ns = self._parameter_namespace(m, table_symbols, derived_symbols)
+            for name, expr in m.derived(ns).items():
+                if name in table_symbols or name in derived_symbols:
+                    raise ValueError(f"derived parameter {name!r} of {m.name} is defined twice")
+                derived_exprs[name] = sympy.sympify(expr)
+                derived_symbols[name] = sympy.Symbol(name, real=True)
+        self.derived_names = tuple(derived_exprs)
+        self.derived_exprs = derived_exprs
+        self.parameter_symbols = tuple(table_symbols.values()) + tuple(derived_symbols.values())
+        self.all_parameter_names = self.parameter_names + self.derived_names
+
+        # signals: resolved by deferring mechanisms whose inputs are pending
+        published: dict[str, str] = {}
+        for m in self.mechanisms:
+            for name in m.publishes:
+                if name in published:
+                    raise ValueError(
+                        f"signal {name!r} published by both {published[name]} and {m.name}"
+                    )
+                published[name] = m.name
+        signals = _Signals(published)
+        contexts = {
+            m.name: _ResolvingContext(
+                s, self._parameter_namespace(m, table_symbols, derived_symbols), u, signals
+            )
+            for m in self.mechanisms
+        }
+        pending = list(self.mechanisms)
+        while pending:
+            progress = False
+            for m in list(pending):
+                try:
+                    out = m.signals(contexts[m.name])
+                except _SignalNotReady:
+                    continue
+                if set(out) != set(m.publishes):
+                    raise ValueError(
+                        f"{m.name} publishes {sorted(m.publishes)} but returned {sorted(out)}"
+                    )
+                signals.update(out)
+                pending.remove(m)
+                progress = True
+            if not progress:
+                raise ValueError(
+                    f"signals of {[m.name for m in pending]} depend on each other in a cycle"
+                )
+        self.signal_exprs = dict(signals)
+
+        rates: dict[str, Any] = {name: sympy.Integer(0) for name in self.state_names}
+        owned = {info.name: info.mechanism for info in self.states}
+        for m in self.mechanisms:
+            for name, expr in m.rates(contexts[m.name]).items():
+                if name not in rates:
+                    raise ValueError(f"{m.name} gives a rate for unknown state {name!r}")
+                rates[name] = rates[name] + sympy.sympify(expr)
+        for name, expr in rates.items():
+            if expr == 0 and owned[name]:
+                raise ValueError(f"state {name!r} has no rate")
+        self.rate_exprs = rates
+
+        steady: dict[str, Any] = {}
+        for m in self.mechanisms:
+            values = m.steady_state(self._parameter_namespace(m, table_symbols, derived_symbols))
+            expected = {n for decl in m.states for n in decl.names}
+            if set(values) != expected:
+                raise ValueError(
+                    f"{m.name}: steady state must cover exactly its states {sorted(expected)}"
+                )
+            steady.update({k: sympy.sympify(v) for k, v in values.items()})
+        self.steady_state_exprs = {name: steady[name] for name in self.state_names}
+
+        readouts: dict[str, Any] = {}
+        for m in self.mechanisms:
+            values = m.readout_values(contexts[m.name])
+            if set(values) != {r.name for r in m.readouts}:
+                raise ValueError(f"{m.name}: readout values must match its declared readouts")
+            readouts.update({k: sympy.sympify(v) for k, v in values.items()})
+        self.readout_exprs = {name: readouts[name] for name in self.readout_names}
+
+    def _parameter_namespace(
+        self, m: Mechanism, table_symbols: Mapping[str, Any], derived_symbols: Mapping[str, Any]
+    ) -> Namespace:
+        items = {name: table_symbols[name] for name in m.parameters}
+        items.update(derived_symbols)
+        return Namespace(f"parameter (declared by {m.name})", items)
+
+    # -- numeric helpers -----------------------------------------------------
+    @cached_property
+    def _derived_functions(self) -> list[Any]:
+        symbols = self.parameter_symbols
+        return [sympy.lambdify(symbols, self.derived_exprs[n], "numpy") for n in self.derived_names]
+
+    @cached_property
+    def _steady_function(self) -> Any:
+        return sympy.lambdify(
+            self.parameter_symbols, list(self.steady_state_exprs.values()), "numpy"
+        )
+
+    def parameter_matrix(self, values: Mapping[str, Any]) -> np.ndarray:
+        """(n_patients, n_parameters + n_derived) array: table values then derived."""
+        columns = [np.atleast_1d(np.asarray(values[n], dtype=float)) for n in self.parameter_names]
+        n = max(len(c) for c in columns)
+        matrix = np.empty((n, len(self.all_parameter_names)))
+        for j, column in enumerate(columns):
+            matrix[:, j] = column
+        k = len(self.parameter_names)
+        for j, fn in enumerate(self._derived_functions):
+            matrix[:, k + j] = fn(*matrix.T)
+        if not np.all(np.isfinite(matrix)):
+            bad = sorted({self.all_parameter_names[j] for j in np.where(~np.isfinite(matrix))[1]})
+            raise InputError(f"parameters give non-finite derived values: {', '.join(bad)}")
+        return matrix
+
+    def steady_state(self, parameter_matrix: np.ndarray) -> np.ndarray:
+        """(n_patients, n_states) healthy steady state."""
+        values = self._steady_function(*parameter_matrix.T)
+        n = parameter_matrix.shape[0]
+        return np.column_stack([np.broadcast_to(np.asarray(v, dtype=float), (n,)) for v in values])
+
+    def state_scale(self, steady_state: np.ndarray) -> np.ndarray:
+        """Typical magnitude of each state, for absolute tolerances."""
+        typical = np.abs(np.asarray(steady_state, dtype=float))
+        declared = np.array([np.nan if s.scale is None else s.scale for s in self.states])
+        scale = np.where(np.isnan(declared), typical, np.where(np.isnan(declared), 0, declared))
+        return np.where(scale > 0, scale, 1.0)
+
+    def schedule(self, values: Mapping[str, np.ndarray]) -> list[InputChange]:
+        changes = []
+        for m in self.mechanisms:
+            for change in m.schedule(values):
+                if change.input not in self.input_names:
+                    raise ValueError(f"{m.name} schedules unknown input {change.input!r}")
+                changes.append(change)
+        return changes
+
+    def parameter_table(self) -> ParameterTable:
+        table = load_table()
+        table.require(self.parameter_names)
+        return table

@@ -1,0 +1,184 @@
+"""The parameter table: loading, validation, and population draws.
+
+``table.yaml`` beside this module is the one reviewable place for every model
+parameter. Each entry is validated at load: a unit, a value inside its bounds,
+and a source are required; a source must name a paper, or say ``assumed``, a
+standard reference, or ``calibrated to <target id>``.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+import numpy as np
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from marrowsim.errors import InputError
+
+
+class Variability(BaseModel):
+    """Log-normal between-patient variability around the typical value."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    cv: float = Field(gt=0, le=2)
+
+
+class Parameter(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    value: float
+    unit: str = Field(min_length=1)
+    bounds: tuple[float, float]
+    variability: Variability | None = None
+    source: str = Field(min_length=3)
+    meaning: str = Field(min_length=3)
+
+    @field_validator("source")
+    @classmethod
+    def _source_is_not_empty(cls, value: str) -> str:
+        if value.strip().lower() in {"tbd", "todo", "unknown", "?"}:
+            raise ValueError("a source must name a paper, 'assumed' or 'calibrated to <target id>'")
+        return value
+
+    @model_validator(mode="after")
+    def _value_inside_bounds(self) -> Parameter:
+        low, high = self.bounds
+        if low > high:
+            raise ValueError(f"bounds {list(self.bounds)} are reversed")
+        if not low <= self.value <= high:
+            raise ValueError(f"value {self.value} lies outside bounds {list(self.bounds)}")
+        return self
+
+    def check(self, value: float, field: str | None = None) -> float:
+        """Return ``value`` if it is a finite number inside the bounds, else raise."""
+        label = field or self.name
+        low, high = self.bounds
+        if not np.isfinite(value) or not low <= value <= high:
+            raise InputError(
+                f"{label}: {value!r} is outside the allowed range [{low:g}, {high:g}] {self.unit}"
+            )
+        return float(value)
+
+
+@dataclass(frozen=True)
+class ParameterTable:
+    """An ordered, validated set of parameters."""
+
+    parameters: tuple[Parameter, ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_by_name", {p.name: p for p in self.parameters})
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.parameters)
+
+    def __getitem__(self, name: str) -> Parameter:
+        try:
+            return self._by_name[name]  # type: ignore[attr-defined]
+        except KeyError:
+            raise InputError(unknown_name_message("parameter", name, self.names)) from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._by_name  # type: ignore[attr-defined]
+
+    def values(self) -> dict[str, float]:
+        return {p.name: p.value for p in self.parameters}
+
+    def with_values(self, overrides: Mapping[str, float], field_prefix: str = "") -> ParameterTable:
+        """A copy with typical values replaced (each checked against its bounds)."""
+        for name in overrides:
+            self[name]  # raises a clear error for unknown names
+        new = []
+        for p in self.parameters:
+            if p.name in overrides:
+                value = p.check(overrides[p.name], field=f"{field_prefix}{p.name}")
+                new.append(p.model_copy(update={"value": value}))
+            else:
+                new.append(p)
+        return ParameterTable(tuple(new))
+
+    def require(self, names: Iterable[str]) -> None:
+        """Raise if the model needs a parameter the table lacks, or the table holds
+        one no mechanism uses."""
+        needed = set(names)
+        missing = sorted(needed - set(self.names))
+        unused = sorted(set(self.names) - needed)
+        if missing:
+            raise InputError(f"parameter table lacks {', '.join(missing)}, needed by the model")
+        if unused:
+            raise InputError(f"parameter table holds {', '.join(unused)}, which no mechanism uses")
+
+    def varying(self) -> tuple[Parameter, ...]:
+        return tuple(p for p in self.parameters if p.variability is not None)
+
+    def draw(self, n_patients: int, seed: int) -> dict[str, np.ndarray]:
+        """Draw ``n_patients`` virtual patients.
+
+        Patient ``i`` gets its own generator from ``SeedSequence(seed).spawn``,
+        so it is the same patient in any cohort size. Each varying parameter is
+        log-normal with median at its typical value and the given CV, redrawn
+        until inside its bounds.
+        """
+        children = np.random.SeedSequence(seed).spawn(n_patients)
+        varying = self.varying()
+        draws = {p.name: np.full(n_patients, p.value) for p in self.parameters}
+        for i, child in enumerate(children):
+            rng = np.random.default_rng(child)
+            for p in varying:
+                draws[p.name][i] = _draw_one(rng, p)
+        return draws
+
+
+def _draw_one(rng: np.random.Generator, p: Parameter) -> float:
+    assert p.variability is not None
+    sigma = np.sqrt(np.log1p(p.variability.cv**2))
+    low, high = p.bounds
+    for _ in range(100):
+        value = p.value * float(np.exp(sigma * rng.standard_normal()))
+        if low <= value <= high:
+            return value
+    return float(np.clip(value, low, high))
+
+
+def unknown_name_message(kind: str, name: str, allowed: Iterable[str]) -> str:
+    allowed = list(allowed)
+    close = difflib.get_close_matches(name, allowed, n=3)
+    hint = (
+        f"; did you mean {', '.join(close)}?"
+        if close
+        else f"; allowed: {', '.join(sorted(allowed))}"
+    )
+    return f"unknown {kind} {name!r}{hint}"
+
+
+def parse_table(raw: Any, origin: str = "parameter table") -> ParameterTable:
+    if not isinstance(raw, dict):
+        raise InputError(f"{origin}: expected a mapping of parameter names to entries")
+    parameters = []
+    for name, entry in raw.items():
+        if not isinstance(entry, dict):
+            raise InputError(f"{origin}: parameter {name!r} must be a mapping, got {entry!r}")
+        try:
+            parameters.append(Parameter(name=name, **entry))
+        except ValidationError as error:
+            problems = "; ".join(
+                f"{'.'.join(str(x) for x in e['loc']) or 'entry'}: {e['msg']}"
+                for e in error.errors()
+            )
+            raise InputError(f"{origin}: parameter {name!r}: {problems}") from None
+    return ParameterTable(tuple(parameters))
+
+
+@lru_cache(maxsize=1)
+def load_table() -> ParameterTable:
+    """The built-in parameter table."""
+    text = resources.files("marrowsim.parameters").joinpath("table.yaml").read_text()
+    return parse_table(yaml.safe_load(text), "built-in parameter table")

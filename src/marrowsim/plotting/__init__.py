@@ -1,0 +1,56 @@
+"""Figures from results; plotting never runs a simulation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from marrowsim.simulation import Result
+
+# (readout, label, normal range, severe threshold) for the four panels
+PANELS = (
+    ("hb", "Hemoglobin (g/dL)", (12.0, 17.5), None),
+    ("anc", "ANC (10^9/L)", (1.8, 7.7), 0.5),
+    ("platelets", "Platelets (10^9/L)", (150.0, 400.0), 20.0),
+    ("retic", "Reticulocytes (10^9/L)", (25.0, 100.0), 60.0),
+)
+
+
+def plot_timecourse(result: Result, path: Path) -> None:
+    """Hb, ANC, platelets and reticulocytes over time, with normal ranges
+    (shaded) and severe-AA thresholds (dashed). A cohort is drawn as its median
+    and 5-95% band."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, 2, figsize=(10, 7), sharex=True)
+    days = result.days
+    for ax, (name, label, normal, severe) in zip(axes.flat, PANELS, strict=True):
+        values = result.readout(name)
+        ax.axhspan(*normal, color="tab:green", alpha=0.12, label="normal range")
+        if severe is not None:
+            ax.axhline(
+                severe, color="tab:red", linestyle="--", linewidth=1, label="severe AA threshold"
+            )
+        if result.n_patients == 1:
+            ax.plot(days, values[0], color="tab:blue", linewidth=1.8, label="patient")
+        else:
+            low, mid, high = np.nanpercentile(values, [5, 50, 95], axis=0)
+            ax.fill_between(days, low, high, color="tab:blue", alpha=0.25, label="5-95%")
+            ax.plot(days, mid, color="tab:blue", linewidth=1.8, label="median")
+        ax.set_ylabel(label)
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+    for ax in axes[1]:
+        ax.set_xlabel("day")
+    axes[0, 0].legend(loc="lower left", fontsize=8)
+    who = "typical patient" if result.typical else f"{result.n_patients} virtual patients"
+    fig.suptitle(f"marrowsim: {result.scenario.name} ({who})")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,331 @@
+"""The public entry point: ``simulate(scenario, ...) -> Result``.
+
+A single patient is a cohort of one: the typical patient (every parameter at
+its table or scenario value) unless ``patients`` asks for drawn virtual
+patients. The cohort is integrated in chunks (each patient alone, so chunking
+changes nothing) with an optional progress callback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from marrowsim import __version__
+from marrowsim.clinic.events import patient_events
+from marrowsim.clinic.severity import SEVERITY_LEVELS, severity_code
+from marrowsim.cohort import draw_cohort, typical_patient, varying_parameters
+from marrowsim.engine import STATUS_MESSAGES, Solver, integrate
+from marrowsim.errors import InputError
+from marrowsim.io.scenario import Scenario, load_scenario
+from marrowsim.model import Model
+
+DEFAULT_CHUNK = 1000
+
+
+@dataclass(frozen=True)
+class Result:
+    """A simulated cohort.
+
+    ``readouts`` has shape (patients, days, readouts) in ``readout_names``
+    order; ``states`` (patients, days, states) only if asked for. Per-patient
+    ``status`` is 0 where the integration succeeded (``status_messages``).
+    """
+
+    scenario: Scenario
+    days: np.ndarray
+    readout_names: tuple[str, ...]
+    readouts: np.ndarray
+    parameters: dict[str, np.ndarray]
+    varying: tuple[str, ...]
+    typical: bool
+    seed: int
+    status: np.ndarray
+    steps: np.ndarray
+    rejected: np.ndarray
+    states: np.ndarray | None = None
+    state_names: tuple[str, ...] = ()
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def n_patients(self) -> int:
+        return int(self.readouts.shape[0])
+
+    def readout(self, name: str) -> np.ndarray:
+        """One readout, shape (patients, days)."""
+        if name not in self.readout_names:
+            raise KeyError(f"no readout {name!r}; readouts are {', '.join(self.readout_names)}")
+        return self.readouts[:, :, self.readout_names.index(name)]
+
+    def state(self, name: str) -> np.ndarray:
+        """One state, shape (patients, days); needs ``save_states=True``."""
+        if self.states is None:
+            raise ValueError("states were not saved; simulate(..., save_states=True)")
+        return self.states[:, :, self.state_names.index(name)]
+
+    @cached_property
+    def severity_code(self) -> np.ndarray:
+        r = self.readout
+        return severity_code(r("hb"), r("anc"), r("platelets"), r("retic"), r("cellularity"))
+
+    @cached_property
+    def timecourse(self) -> pd.DataFrame:
+        """Long table: one row per patient and output day (DESIGN section 5)."""
+        n, t = self.n_patients, len(self.days)
+        frame = pd.DataFrame(
+            {
+                "patient": np.repeat(np.arange(n), t),
+                "day": np.tile(self.days, n),
+            }
+        )
+        for k, name in enumerate(self.readout_names):
+            frame[name] = self.readouts[:, :, k].reshape(-1)
+        frame["severity"] = pd.Categorical(
+            np.asarray(SEVERITY_LEVELS)[self.severity_code.reshape(-1)],
+            categories=list(SEVERITY_LEVELS),
+        )
+        columns = [
+            "patient",
+            "day",
+            "hb",
+            "anc",
+            "wbc",
+            "lymphocytes",
+            "platelets",
+            "retic",
+            "cellularity",
+            "hsc",
+            "severity",
+        ]
+        rest = [c for c in frame.columns if c not in columns]
+        return frame[columns + rest]
+
+    @cached_property
+    def patients(self) -> pd.DataFrame:
+        """One row per patient: drawn parameter values and clinical events."""
+        frame = pd.DataFrame({"patient": np.arange(self.n_patients)})
+        for name in self.varying:
+            frame[name] = self.parameters[name]
+        readouts = {name: self.readout(name) for name in self.readout_names}
+        for name, values in patient_events(self.days, readouts, self.severity_code).items():
+            frame[name] = values
+        frame["status"] = [STATUS_MESSAGES.get(int(s), f"error {s}") for s in self.status]
+        return frame
+
+    @cached_property
+    def summary(self) -> dict[str, Any]:
+        """Cohort figures, fractions in 0..1 (DESIGN section 5)."""
+        worst = self.severity_code.max(axis=1)
+        final = self.readouts[:, -1, :]
+
+        def median(values: np.ndarray) -> float | None:
+            values = values[np.isfinite(values)]
+            return float(np.median(values)) if len(values) else None
+
+        severe_days = self.patients["first_severe_day"].to_numpy(dtype=float)
+        return {
+            "marrowsim_version": __version__,
+            "scenario": self.scenario.name,
+            "patients": self.n_patients,
+            "typical_patient": self.typical,
+            "days": float(self.days[-1]),
+            "every": float(self.scenario.every),
+            "seed": self.seed,
+            "severity": {
+                "non_severe_or_worse": float(np.mean(worst >= 1)),
+                "severe_or_worse": float(np.mean(worst >= 2)),
+                "very_severe": float(np.mean(worst >= 3)),
+                "median_first_severe_day": median(severe_days),
+            },
+            "final": {name: median(final[:, k]) for k, name in enumerate(self.readout_names)},
+            "nadir": {
+                name: median(np.nanmin(self.readout(name), axis=1))
+                for name in ("hb", "anc", "platelets", "retic")
+            },
+            "solver": {
+                "failed_patients": int(np.sum(self.status != 0)),
+                "median_steps": median(self.steps.astype(float)),
+            },
+        }
+
+    def __getitem__(self, index: int | Sequence[int] | slice) -> Result:
+        """The sub-cohort ``index`` (patient numbers keep their meaning in
+        ``parameters`` but tables renumber from 0)."""
+        idx = np.arange(self.n_patients)[index]
+        idx = np.atleast_1d(idx)
+        return Result(
+            scenario=self.scenario,
+            days=self.days,
+            readout_names=self.readout_names,
+            readouts=self.readouts[idx],
+            parameters={k: v[idx] for k, v in self.parameters.items()},
+            varying=self.varying,
+            typical=self.typical,
+            seed=self.seed,
+            status=self.status[idx],
+            steps=self.steps[idx],
+            rejected=self.rejected[idx],
+            states=None if self.states is None else self.states[idx],
+            state_names=self.state_names,
+        )
+
+    def write(self, out: str | Path, fmt: str = "csv") -> list[Path]:
+        """Write timecourse, patients, summary and figure atomically to ``out``."""
+        from marrowsim.io.results import write_result
+
+        return write_result(self, Path(out), fmt)
+
+
+_MODEL: Model | None = None
+
+
+def default_model() -> Model:
+    """The default marrow + immune model (traced once per process)."""
+    global _MODEL
+    if _MODEL is None:
+        _MODEL = Model()
+    return _MODEL
+
+
+def simulate(
+    scenario: str | Path | Mapping[str, Any] | Scenario = "immune-aa",
+    *,
+    patients: int | None = None,
+    seed: int = 0,
+    days: float | None = None,
+    every: float | None = None,
+    set: Mapping[str, Any] | None = None,  # named like the CLI option --set
+    initial: Mapping[str, float] | None = None,
+    solver: Solver | None = None,
+    save_states: bool = False,
+    workers: int | None = None,
+    chunk_size: int = DEFAULT_CHUNK,
+    progress: Callable[[int, int], None] | None = None,
+    model: Model | None = None,
+) -> Result:
+    """Simulate a scenario for its typical patient or a virtual cohort.
+
+    Parameters
+    ----------
+    scenario:
+        A built-in scenario name (``marrowsim scenarios``), a YAML file, a
+        mapping with scenario keys, or a :class:`Scenario`.
+    patients:
+        ``None`` simulates the typical patient; ``N`` draws N virtual patients
+        from the table's population variability with ``seed``.
+    days, every:
+        Override the scenario's length and output interval (days).
+    set:
+        Scenario key overrides, as ``--set`` (``{"immune.strength": 0.5}``).
+    initial:
+        Initial values for named states (default: the healthy steady state).
+    solver:
+        Tolerances and step limits (:class:`marrowsim.engine.Solver`).
+    save_states:
+        Keep every state at every output day in ``Result.states``.
+    workers:
+        Threads for the compiled integrator (default: all usable cores).
+    progress:
+        Called as ``progress(done_patients, total_patients)`` after each chunk.
+
+    Returns
+    -------
+    Result
+        ``.timecourse`` (DataFrame, one row per patient and day), ``.patients``
+        and ``.summary``.
+    """
+    overrides: dict[str, Any] = dict(set or {})
+    if days is not None:
+        overrides["days"] = days
+    if every is not None:
+        overrides["every"] = every
+    sc = load_scenario(scenario, overrides)
+    if sc.every > sc.days:
+        raise InputError(f"every: {sc.every!r} must not exceed days ({sc.days!r})")
+    if chunk_size < 1:
+        raise InputError(f"chunk_size: {chunk_size!r} must be >= 1")
+    model = model or default_model()
+    typical_values = sc.typical_values()
+    if patients is None:
+        values = typical_patient(typical_values)
+        varying: tuple[str, ...] = ()
+        typical = True
+    else:
+        if isinstance(patients, bool) or not isinstance(patients, int | np.integer):
+            raise InputError(f"patients: {patients!r} must be a whole number >= 1")
+        values = draw_cohort(typical_values, int(patients), seed)
+        varying = varying_parameters(typical_values)
+        typical = False
+    params = model.parameter_matrix(values)
+    y0 = model.steady_state(params)
+    atol_scale = model.state_scale(y0)
+    if initial:
+        for name, value in initial.items():
+            if name not in model.state_names:
+                from marrowsim.parameters import unknown_name_message
+
+                raise InputError(unknown_name_message("state", name, model.state_names))
+            if not np.isfinite(value) or value < 0:
+                raise InputError(f"initial.{name}: {value!r} must be a finite number >= 0")
+            y0[:, model.state_names.index(name)] = value
+    output_days = np.arange(0.0, sc.days + 1e-9 * sc.days, sc.every)
+    if output_days[-1] < sc.days - 1e-9 * sc.days:
+        output_days = np.append(output_days, sc.days)
+    changes = model.schedule(values)
+    n = params.shape[0]
+    readouts = np.empty((n, len(output_days), len(model.readout_names)))
+    states = np.empty((n, len(output_days), len(model.state_names))) if save_states else None
+    status = np.empty(n, dtype=np.int64)
+    steps = np.empty(n, dtype=np.int64)
+    rejected = np.empty(n, dtype=np.int64)
+    for start in range(0, n, chunk_size):
+        stop = min(n, start + chunk_size)
+        part = slice(start, stop)
+        chunk_changes = [
+            type(c)(c.input, _take(c.day, part, n), _take(c.value, part, n)) for c in changes
+        ]
+        run = integrate(
+            model,
+            y0[part],
+            params[part],
+            chunk_changes,
+            output_days,
+            solver=solver,
+            atol_scale=atol_scale[part],
+            save_states=save_states,
+            workers=workers,
+        )
+        readouts[part] = run.readouts
+        if states is not None and run.states is not None:
+            states[part] = run.states
+        status[part], steps[part], rejected[part] = run.status, run.steps, run.rejected
+        if progress is not None:
+            progress(stop, n)
+    return Result(
+        scenario=sc,
+        days=output_days,
+        readout_names=model.readout_names,
+        readouts=readouts,
+        parameters={k: np.asarray(v, dtype=float) for k, v in values.items()},
+        varying=varying,
+        typical=typical,
+        seed=seed,
+        status=status,
+        steps=steps,
+        rejected=rejected,
+        states=states,
+        state_names=model.state_names if save_states else (),
+    )
+
+
+def _take(value: Any, part: slice, n: int) -> Any:
+    array = np.asarray(value, dtype=float)
+    if array.ndim == 0:
+        return array
+    return np.broadcast_to(array, (n,))[part]

@@ -1,0 +1,147 @@
+"""The traced model: layout, steady state, Jacobian, readouts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from marrowsim.engine.codegen import _symbolic_lu, compiled_module, sparsity
+from marrowsim.mechanisms.base import Mechanism, State
+from marrowsim.model import Model
+from marrowsim.parameters import load_table
+
+
+@pytest.fixture(scope="module")
+def model():
+    return Model()
+
+
+def test_layout_maps_names_to_slices(model):
+    assert model.layout["rbc"] == slice(
+        model.state_names.index("rbc_1"), model.state_names.index("rbc_16") + 1
+    )
+    assert model.state_names[model.layout["hsc"]][0] == "hsc"
+    covered = sorted(i for s in model.layout.values() for i in range(s.start, s.stop))
+    assert covered == list(range(len(model.state_names)))
+
+
+def test_healthy_steady_state_is_an_equilibrium(model):
+    module = compiled_module(model)
+    values = load_table().draw(20, seed=3)
+    params = model.parameter_matrix(values)
+    y0 = model.steady_state(params)
+    dy = np.empty(y0.shape[1])
+    for i in range(len(y0)):
+        module.rhs(y0[i], params[i], np.zeros(1), dy)
+        assert np.max(np.abs(dy) / model.state_scale(y0[i])) < 1e-12
+
+
+def test_analytic_jacobian_matches_finite_differences(model):
+    module = compiled_module(model)
+    values = {k: v * 1.0 for k, v in load_table().values().items()}
+    values["immune_strength"] = 1.0
+    params = model.parameter_matrix(values)[0]
+    rng = np.random.default_rng(0)
+    y = model.steady_state(params[None])[0] * (0.5 + rng.random(len(model.state_names)))
+    y[model.state_names.index("t_effector")] = 0.01
+    y[model.state_names.index("fas_sensitisation")] = 0.3
+    u = np.ones(1)
+    n = len(y)
+    f0 = np.empty(n)
+    module.rhs(y, params, u, f0)
+    numeric = np.zeros((n, n))
+    for j in range(n):
+        step = 1e-7 * max(abs(y[j]), 1e-3)
+        shifted = y.copy()
+        shifted[j] += step
+        f1 = np.empty(n)
+        module.rhs(shifted, params, u, f1)
+        numeric[:, j] = (f1 - f0) / step
+    jv = np.empty(module.N_JAC)
+    module.jac(y, params, u, jv)
+    analytic = np.zeros((n, n))
+    analytic[module.JAC_ROWS, module.JAC_COLS] = jv
+    np.testing.assert_allclose(analytic, numeric, rtol=1e-4, atol=1e-6 * np.abs(numeric).max())
+    # the structural pattern holds every numerically nonzero entry
+    assert np.all((np.abs(numeric) > 1e-9 * np.abs(numeric).max()) <= (analytic != 0))
+
+
+def test_sparse_lu_solves_like_dense(model):
+    module = compiled_module(model)
+    params = model.parameter_matrix(load_table().values())[0]
+    y = model.steady_state(params[None])[0]
+    jv = np.empty(module.N_JAC)
+    module.jac(y, params, np.ones(1), jv)
+    jacobian = np.zeros((len(y), len(y)))
+    jacobian[module.JAC_ROWS, module.JAC_COLS] = jv
+    rng = np.random.default_rng(1)
+    for shift in (1e-3, 0.1, 10.0, 1e4):
+        lu = np.empty(module.N_LU)
+        assert module.factor(jv, shift, lu)
+        b = rng.standard_normal(len(y))
+        x = b.copy()
+        module.solve(lu, x)
+        np.testing.assert_allclose(
+            (shift * np.eye(len(y)) - jacobian) @ x, b, atol=1e-9 * np.abs(b).max()
+        )
+
+
+def test_fill_reducing_order_beats_or_equals_natural_order():
+    # an arrow pattern: eliminating the hub first fills everything
+    n = 8
+    entries = {(0, j) for j in range(n)} | {(j, 0) for j in range(n)}
+    pattern = sparsity(n, entries)
+    assert len(_symbolic_lu(n, entries, list(range(n)))) == n * n  # natural order fills in
+    assert pattern.fill == 0
+
+
+class _Rotation(Mechanism):
+    """x' = -y, y' = x: the shifted matrix has a zero pivot at shift = 0."""
+
+    name = "rotation"
+    states = (State("x", "1", "x"), State("y", "1", "y"))
+    parameters = ("hsc_division_rate",)
+
+    def rates(self, c):
+        return {"x": -c.s.y, "y": c.s.x}
+
+    def steady_state(self, p):
+        return {"x": 1, "y": 0}
+
+
+def test_tiny_pivot_is_refused_and_dense_fallback_solves():
+    module = compiled_module(Model([_Rotation()]))
+    jv = np.empty(module.N_JAC)
+    module.jac(np.array([1.0, 0.0]), np.array([0.1]), np.zeros(1), jv)
+    lu = np.empty(module.N_LU)
+    assert not module.factor(jv, 0.0, lu)  # M = -J has a zero first pivot
+    m = np.array([[0.0, 1.0], [-1.0, 0.0]])
+    piv = np.zeros(2, dtype=np.int64)
+    dense = m.copy()
+    assert module.dense_factor(dense, piv)
+    b = np.array([3.0, -2.0])
+    x = b.copy()
+    module.dense_solve(dense, piv, x)
+    np.testing.assert_allclose(m @ x, b)
+
+
+def test_healthy_readouts_lie_in_the_normal_ranges(model, targets):
+    params = model.parameter_matrix(load_table().values())
+    module = compiled_module(model)
+    r = np.empty(len(model.readout_names))
+    module.readouts(model.steady_state(params)[0], params[0], r)
+    readout = dict(zip(model.readout_names, r, strict=True))
+    healthy = {t["id"]: t["value"] for t in targets["healthy"]}
+    hb = healthy["normal-hb"]
+    assert hb["men"][0] <= readout["hb"] <= hb["men"][1]
+    assert hb["women"][0] <= readout["hb"] <= hb["women"][1]
+    for name, target in (
+        ("anc", "normal-anc"),
+        ("platelets", "normal-platelets"),
+        ("retic", "normal-retic"),
+        ("lymphocytes", "normal-lymphocytes"),
+        ("cellularity", "normal-cellularity"),
+    ):
+        low, high = healthy[target]
+        assert low <= readout[name] <= high, name
+    assert readout["hsc"] == pytest.approx(1.0)
