@@ -30,18 +30,21 @@ class Solver:
     ``rtol`` is the relative tolerance; ``atol`` is an absolute tolerance
     relative to each state's typical magnitude (its healthy value, or the scale
     its mechanism declares). ``max_steps`` caps accepted plus rejected steps per
-    patient.
+    patient; ``max_step`` caps the step size (days).
     """
 
     rtol: float = 1e-6
     atol: float = 1e-8
     max_steps: int = 500_000
+    max_step: float = float("inf")
 
     def __post_init__(self) -> None:
         if not 1e-14 <= self.rtol <= 1e-1:
             raise InputError(f"solver.rtol: {self.rtol!r} must lie in [1e-14, 0.1]")
         if not 0 < self.atol <= 1e-1:
             raise InputError(f"solver.atol: {self.atol!r} must lie in (0, 0.1]")
+        if not self.max_step > 0:
+            raise InputError(f"solver.max_step: {self.max_step!r} must be > 0")
         if self.max_steps < 1:
             raise InputError(f"solver.max_steps: {self.max_steps!r} must be >= 1")
 
@@ -132,12 +135,12 @@ def integrate(
     status = np.zeros(n_patients, dtype=np.int64)
     steps = np.zeros(n_patients, dtype=np.int64)
     rejected = np.zeros(n_patients, dtype=np.int64)
-    threads = _threads(workers)
+    threads = thread_count(workers)
     previous = numba.get_num_threads()
     numba.set_num_threads(threads)
     try:
         module.integrate_cohort(
-            y0, params, seg_t, seg_u, n_seg, t_out, solver.rtol, atol, save_states,
+            y0, params, seg_t, seg_u, n_seg, t_out, solver.rtol, atol, solver.max_step, save_states,
             solver.max_steps, out_r, out_y, status, steps, rejected,
         )  # fmt: skip
     finally:
@@ -145,7 +148,7 @@ def integrate(
     return Integration(out_r, out_y if save_states else None, status, steps, rejected)
 
 
-def _threads(workers: int | None) -> int:
+def thread_count(workers: int | None) -> int:
     available = int(numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]
     if workers is None:
         return max(1, min(available, len(os.sched_getaffinity(0))))

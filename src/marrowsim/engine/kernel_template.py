@@ -120,7 +120,7 @@ def record(y, p, out_r, out_y, j, save_states, r):
 
 @nb.njit(cache=True)
 def integrate_patient(
-    y0, p, seg_t, seg_u, n_seg, t_out, rtol, atol, save_states, max_steps, out_r, out_y
+    y0, p, seg_t, seg_u, n_seg, t_out, rtol, atol, max_step, save_states, max_steps, out_r, out_y
 ):
     n = N_STATES
     y = y0.copy()
@@ -167,7 +167,7 @@ def integrate_patient(
         h = t_end - t
         if d1 > 1e-10 and d0 > 1e-10:
             h = min(h, 0.01 * d0 / d1)
-        h = max(h, 1e-10 * (t_end - t))
+        h = min(max(h, 1e-10 * (t_end - t)), max_step)
         rejected = False
         while t < t_end:
             if steps + rejects >= max_steps:
@@ -270,7 +270,7 @@ def integrate_patient(
             if rejected:
                 factor_h = min(factor_h, 1.0)
             rejected = False
-            h *= factor_h
+            h = min(h * factor_h, max_step)
         if status != STATUS_OK:
             break
     while j_out < n_out:
@@ -293,6 +293,7 @@ def integrate_cohort(
     t_out,
     rtol,
     atol,
+    max_step,
     save_states,
     max_steps,
     out_r,
@@ -311,6 +312,7 @@ def integrate_cohort(
             t_out,
             rtol,
             atol[i],
+            max_step,
             save_states,
             max_steps,
             out_r[i],

@@ -1,20 +1,25 @@
-"""A scipy reference integrator over the same compiled model functions.
+"""A scipy reference integrator over the same model equations.
 
 Used to check the Rosenbrock kernel's accuracy (Radau or LSODA at tight
 tolerances) and as the per-patient Python-loop baseline of the benchmarks. It
 integrates one patient at a time, segment by segment, exactly as the kernel
-does, and evaluates the readouts with the same generated function.
+does, and evaluates the readouts with the same generated function. The
+right-hand side and Jacobian are either the compiled ones (``functions=
+"compiled"``) or plain Python made by ``sympy.lambdify`` from the same traced
+equations (``"python"``: what a modeller writing a scipy model would have).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
+import sympy
 from scipy.integrate import solve_ivp
 
 from marrowsim.engine import segments
-from marrowsim.engine.codegen import compiled_module
+from marrowsim.engine.codegen import compiled_module, structure_key
 from marrowsim.mechanisms import InputChange
 from marrowsim.model import Model
 
@@ -30,11 +35,14 @@ def integrate_reference(
     rtol: float = 1e-10,
     atol_scale: np.ndarray | None = None,
     atol: float = 1e-12,
+    functions: str = "compiled",
+    analytic_jacobian: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Integrate patients one by one with ``scipy.integrate.solve_ivp``.
 
     Returns readouts (patients, days, readouts) and states (patients, days,
-    states). Raises RuntimeError if scipy fails.
+    states). Without ``analytic_jacobian`` scipy estimates the Jacobian by
+    finite differences. Raises RuntimeError if scipy fails.
     """
     module = compiled_module(model)
     y0 = np.atleast_2d(np.asarray(y0, dtype=float))
@@ -46,6 +54,9 @@ def integrate_reference(
     states = np.empty((n_patients, len(t_out), n_states))
     readouts = np.empty((n_patients, len(t_out), len(model.readout_names)))
     jv = np.empty(module.N_JAC)
+    python = _python_functions(model) if functions == "python" else None
+    if functions not in ("python", "compiled"):
+        raise ValueError(f"functions must be 'compiled' or 'python', not {functions!r}")
     for i in range(n_patients):
         p = params[i]
         y = y0[i].copy()
@@ -55,6 +66,8 @@ def integrate_reference(
             inside = (t_out >= t0) & (t_out <= t1) if s == 0 else (t_out > t0) & (t_out <= t1)
 
             def f(t: float, y: np.ndarray, u: np.ndarray = u, p: np.ndarray = p) -> np.ndarray:
+                if python is not None:
+                    return np.asarray(python[0](y, p, u), dtype=float)
                 dy = np.empty(n_states)
                 module.rhs(y, p, u, dy)
                 return dy
@@ -62,9 +75,12 @@ def integrate_reference(
             def jacobian(
                 t: float, y: np.ndarray, u: np.ndarray = u, p: np.ndarray = p
             ) -> np.ndarray:
-                module.jac(y, p, u, jv)
                 dense = np.zeros((n_states, n_states))
-                dense[module.JAC_ROWS, module.JAC_COLS] = jv
+                if python is not None:
+                    dense[module.JAC_ROWS, module.JAC_COLS] = python[1](y, p, u)
+                else:
+                    module.jac(y, p, u, jv)
+                    dense[module.JAC_ROWS, module.JAC_COLS] = jv
                 return dense
 
             solution = solve_ivp(
@@ -75,7 +91,7 @@ def integrate_reference(
                 dense_output=True,
                 rtol=rtol,
                 atol=atol * scale[i],
-                jac=jacobian if method in ("Radau", "BDF", "LSODA") else None,
+                jac=jacobian if analytic_jacobian and method in ("Radau", "BDF", "LSODA") else None,
             )
             if not solution.success:
                 raise RuntimeError(f"scipy {method} failed for patient {i}: {solution.message}")
@@ -88,3 +104,26 @@ def integrate_reference(
             module.readouts(states[i, j], params[i], r)
             readouts[i, j] = r
     return readouts, states
+
+
+_PYTHON: dict[str, tuple[Callable[..., Any], Callable[..., Any]]] = {}
+
+
+def _python_functions(model: Model) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """Plain-Python right-hand side and Jacobian entries (in the compiled
+    module's JAC_ROWS/JAC_COLS order), lambdified from the traced equations."""
+    key = structure_key(model)
+    if key not in _PYTHON:
+        module = compiled_module(model)
+        states = list(model.state_symbols)
+        rates = [model.rate_exprs[n] for n in model.state_names]
+        entries = [
+            sympy.diff(rates[i], states[j])
+            for i, j in zip(module.JAC_ROWS, module.JAC_COLS, strict=True)
+        ]
+        arguments = [states, list(model.parameter_symbols), list(model.input_symbols)]
+        _PYTHON[key] = (
+            sympy.lambdify(arguments, rates, modules="math", cse=True),
+            sympy.lambdify(arguments, entries, modules="math", cse=True),
+        )
+    return _PYTHON[key]

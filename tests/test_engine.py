@@ -1,0 +1,156 @@
+"""The engine: order of accuracy, reference solutions, per-patient independence."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import marrowsim
+from marrowsim.engine import Solver, integrate
+from marrowsim.engine.reference import integrate_reference
+from marrowsim.mechanisms.base import Mechanism, State
+from marrowsim.model import Model
+from marrowsim.simulation import default_model
+
+
+class _KnownSolution(Mechanism):
+    """Logistic growth and a harmonic oscillator, solved in closed form:
+    g = 1 / (1 + 9 exp(-r t)), x = cos t, y = sin t."""
+
+    name = "known_solution"
+    states = (State("g", "1", "logistic"), State("x", "1", "cosine"), State("y", "1", "sine"))
+    parameters = ("hsc_division_rate",)
+
+    def rates(self, c):
+        r = c.p.hsc_division_rate * 280  # = 1 at the table value
+        return {"g": r * c.s.g * (1 - c.s.g), "x": -c.s.y, "y": c.s.x}
+
+    def steady_state(self, p):
+        return {"g": 0.1, "x": 1.0, "y": 0.0}
+
+
+def _exact(t):
+    return np.stack([1 / (1 + 9 * np.exp(-t)), np.cos(t), np.sin(t)], axis=-1)
+
+
+@pytest.fixture(scope="module")
+def known():
+    model = Model([_KnownSolution()])
+    params = model.parameter_matrix({"hsc_division_rate": [1 / 280]})
+    return model, params, model.steady_state(params)
+
+
+def test_rodas4_converges_with_order_four(known):
+    model, params, y0 = known
+    t_out = np.array([0.0, 5.0])
+    errors = []
+    steps = (0.4, 0.2, 0.1, 0.05)
+    for h in steps:
+        run = integrate(
+            model,
+            y0,
+            params,
+            [],
+            t_out,
+            solver=Solver(rtol=0.1, atol=0.1, max_step=h),
+            save_states=True,
+        )
+        errors.append(np.abs(run.states[0, -1] - _exact(5.0)).max())
+    orders = np.log2(np.array(errors[:-1]) / np.array(errors[1:]))
+    assert np.all((orders > 3.6) & (orders < 4.6)), orders
+
+
+def test_dense_output_converges_with_order_three(known):
+    model, params, y0 = known
+    t_out = np.linspace(0.0, 5.0, 53)  # most output days fall inside steps
+    errors = []
+    for h in (0.4, 0.2, 0.1):
+        run = integrate(
+            model,
+            y0,
+            params,
+            [],
+            t_out,
+            solver=Solver(rtol=0.1, atol=0.1, max_step=h),
+            save_states=True,
+        )
+        errors.append(np.abs(run.states[0] - _exact(t_out)).max())
+    orders = np.log2(np.array(errors[:-1]) / np.array(errors[1:]))
+    assert np.all(orders > 2.6), orders
+
+
+def test_default_tolerance_matches_known_solution(known):
+    model, params, y0 = known
+    t_out = np.linspace(0, 20, 201)
+    run = integrate(model, y0, params, [], t_out, save_states=True)
+    assert np.abs(run.states[0] - _exact(t_out)).max() < 1e-5
+    assert run.status[0] == 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("scenario", ["immune-aa", "immune-aa-mild", "healthy"])
+def test_readouts_match_scipy_radau_reference(scenario):
+    model = default_model()
+    result = marrowsim.simulate(scenario, patients=3, seed=11, save_states=True)
+    values = {k: v for k, v in result.parameters.items()}
+    params = model.parameter_matrix(values)
+    y0 = model.steady_state(params)
+    reference, _ = integrate_reference(
+        model, y0, params, model.schedule(values), result.days, rtol=1e-10, atol=1e-12
+    )
+    ours = result.readouts
+    relative = np.abs(ours - reference) / np.maximum(np.abs(reference), 1e-6)
+    assert relative.max() < 1e-4, relative.max()
+
+
+def _cohort():
+    return marrowsim.simulate("immune-aa", patients=24, seed=5, days=400)
+
+
+def test_patient_alone_equals_patient_in_cohort():
+    cohort = _cohort()
+    model = default_model()
+    values = cohort.parameters
+    params = model.parameter_matrix(values)
+    y0 = model.steady_state(params)
+    t_out = cohort.days
+    for i in (0, 7, 23):
+        alone = integrate(model, y0[[i]], params[[i]], _changes(model, values, [i]), t_out)
+        np.testing.assert_array_equal(alone.readouts[0], cohort.readouts[i])
+
+
+def _changes(model, values, index):
+    return [type(c)(c.input, np.asarray(c.day)[index], c.value) for c in model.schedule(values)]
+
+
+def test_order_chunks_and_threads_do_not_change_results():
+    cohort = _cohort()
+    model = default_model()
+    values = cohort.parameters
+    params = model.parameter_matrix(values)
+    y0 = model.steady_state(params)
+    order = np.random.default_rng(0).permutation(len(y0))
+    shuffled = integrate(
+        model, y0[order], params[order], _changes(model, values, order), cohort.days, workers=1
+    )
+    np.testing.assert_array_equal(shuffled.readouts, cohort.readouts[order])
+    chunked = marrowsim.simulate(
+        "immune-aa", patients=24, seed=5, days=400, chunk_size=5, workers=2
+    )
+    np.testing.assert_array_equal(chunked.readouts, cohort.readouts)
+    bigger = marrowsim.simulate("immune-aa", patients=40, seed=5, days=400)
+    np.testing.assert_array_equal(bigger.readouts[:24], cohort.readouts)
+
+
+def test_solver_settings_are_validated():
+    with pytest.raises(marrowsim.InputError, match="rtol"):
+        Solver(rtol=0.0)
+    with pytest.raises(marrowsim.InputError, match="max_step"):
+        Solver(max_step=0.0)
+
+
+def test_step_limit_reports_failure_not_garbage():
+    result = marrowsim.simulate("immune-aa", days=200, solver=Solver(max_steps=5))
+    assert result.status[0] != 0
+    assert np.isnan(result.readouts[0, -1]).all()
+    assert result.patients.loc[0, "status"] == "too many steps"
