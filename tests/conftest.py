@@ -26,3 +26,9 @@ def targets() -> dict:
     if not path.exists():
         pytest.skip("../shared/targets/targets.yaml is not beside the project")
     return yaml.safe_load(path.read_text())
+
+
+@pytest.fixture(scope="session")
+def simulated():
+    """``simulated(scenario, days=None, **settings)``: cached simulations."""
+    return run

@@ -151,7 +151,12 @@ def integrate_patient(
     status = STATUS_OK
     for s in range(n_seg):
         t_end = seg_t[s + 1]
-        if not t_end > t:
+        if not t_end > t + 1e-12 * max(1.0, abs(t_end)):
+            # a segment too short to step through: inputs change at once
+            while j_out < n_out and t_out[j_out] <= t_end:
+                record(y, p, out_r, out_y, j_out, save_states, r)
+                j_out += 1
+            t = max(t, t_end)
             continue
         u = seg_u[s]
         # initial step: 1% of the time scale on which the solution changes

@@ -121,9 +121,10 @@ def _dotted_parameter_names() -> list[str]:
 def _normalise(raw: dict[str, Any], origin: str) -> dict[str, Any]:
     """Fold ``section: {key: value}`` groups into ``parameters`` and check names."""
     out: dict[str, Any] = {}
-    parameters = dict(raw.get("parameters") or {})
-    if not isinstance(raw.get("parameters", {}) or {}, dict):
+    explicit = raw.get("parameters") or {}
+    if not isinstance(explicit, dict):
         raise InputError(f"{origin}: parameters must be a mapping of parameter names to numbers")
+    parameters: dict[str, Any] = {}
     table = load_table()
     for key, value in raw.items():
         if key in RUN_FIELDS:
@@ -142,6 +143,7 @@ def _normalise(raw: dict[str, Any], origin: str) -> dict[str, Any]:
         raise InputError(
             f"{origin}: {unknown_name_message('scenario key', str(key), [f for f in RUN_FIELDS])}"
         )
+    parameters.update(explicit)  # explicit names (and --set) win over sections
     for name in parameters:
         if name not in table:
             raise InputError(
