@@ -32,7 +32,7 @@ def test_healthy_steady_state_is_an_equilibrium(model):
     y0 = model.steady_state(params)
     dy = np.empty(y0.shape[1])
     for i in range(len(y0)):
-        module.rhs(y0[i], params[i], np.zeros(1), dy)
+        module.rhs(y0[i], module.extend(params[i]), np.zeros(1), dy)
         assert np.max(np.abs(dy) / model.state_scale(y0[i])) < 1e-12
 
 
@@ -41,6 +41,7 @@ def test_analytic_jacobian_matches_finite_differences(model):
     values = {k: v * 1.0 for k, v in load_table().values().items()}
     values["immune_strength"] = 1.0
     params = model.parameter_matrix(values)[0]
+    extended = module.extend(params)
     rng = np.random.default_rng(0)
     y = model.steady_state(params[None])[0] * (0.5 + rng.random(len(model.state_names)))
     y[model.state_names.index("t_effector")] = 0.01
@@ -48,17 +49,17 @@ def test_analytic_jacobian_matches_finite_differences(model):
     u = np.ones(1)
     n = len(y)
     f0 = np.empty(n)
-    module.rhs(y, params, u, f0)
+    module.rhs(y, extended, u, f0)
     numeric = np.zeros((n, n))
     for j in range(n):
         step = 1e-7 * max(abs(y[j]), 1e-3)
         shifted = y.copy()
         shifted[j] += step
         f1 = np.empty(n)
-        module.rhs(shifted, params, u, f1)
+        module.rhs(shifted, extended, u, f1)
         numeric[:, j] = (f1 - f0) / step
     jv = np.empty(module.N_JAC)
-    module.jac(y, params, u, jv)
+    module.jac(y, extended, u, jv)
     analytic = np.zeros((n, n))
     analytic[module.JAC_ROWS, module.JAC_COLS] = jv
     np.testing.assert_allclose(analytic, numeric, rtol=1e-4, atol=1e-6 * np.abs(numeric).max())
@@ -71,7 +72,7 @@ def test_sparse_lu_solves_like_dense(model):
     params = model.parameter_matrix(load_table().values())[0]
     y = model.steady_state(params[None])[0]
     jv = np.empty(module.N_JAC)
-    module.jac(y, params, np.ones(1), jv)
+    module.jac(y, module.extend(params), np.ones(1), jv)
     jacobian = np.zeros((len(y), len(y)))
     jacobian[module.JAC_ROWS, module.JAC_COLS] = jv
     rng = np.random.default_rng(1)
@@ -112,7 +113,7 @@ class _Rotation(Mechanism):
 def test_tiny_pivot_is_refused_and_dense_fallback_solves():
     module = compiled_module(Model([_Rotation()]))
     jv = np.empty(module.N_JAC)
-    module.jac(np.array([1.0, 0.0]), np.array([0.1]), np.zeros(1), jv)
+    module.jac(np.array([1.0, 0.0]), module.extend(np.array([0.1])), np.zeros(1), jv)
     lu = np.empty(module.N_LU)
     assert not module.factor(jv, 0.0, lu)  # M = -J has a zero first pivot
     m = np.array([[0.0, 1.0], [-1.0, 0.0]])
@@ -129,7 +130,7 @@ def test_healthy_readouts_lie_in_the_normal_ranges(model, targets):
     params = model.parameter_matrix(load_table().values())
     module = compiled_module(model)
     r = np.empty(len(model.readout_names))
-    module.readouts(model.steady_state(params)[0], params[0], r)
+    module.readouts(model.steady_state(params)[0], module.extend(params[0]), r)
     readout = dict(zip(model.readout_names, r, strict=True))
     healthy = {t["id"]: t["value"] for t in targets["healthy"]}
     hb = healthy["normal-hb"]

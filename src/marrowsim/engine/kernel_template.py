@@ -123,6 +123,7 @@ def integrate_patient(
     y0, p, seg_t, seg_u, n_seg, t_out, rtol, atol, max_step, save_states, max_steps, out_r, out_y
 ):
     n = N_STATES
+    p = extend(p)
     y = y0.copy()
     ynew = np.empty(n)
     f = np.empty(n)
@@ -133,6 +134,8 @@ def integrate_patient(
     k5 = np.empty(n)
     k6 = np.empty(n)
     yd = np.empty(n)
+    dense1 = np.empty(n)
+    dense2 = np.empty(n)
     jv = np.empty(N_JAC)
     lu = np.empty(N_LU)
     dm = np.empty((n, n))
@@ -258,13 +261,15 @@ def integrate_patient(
                 continue
             # accepted: fill outputs in (t, t + h] from the dense output
             t_new = t_end if last else t + h
+            if j_out < n_out and t_out[j_out] <= t_new:
+                for i in range(n):
+                    dense1[i] = H21 * k1[i] + H22 * k2[i] + H23 * k3[i] + H24 * k4[i] + H25 * k5[i]
+                    dense2[i] = H31 * k1[i] + H32 * k2[i] + H33 * k3[i] + H34 * k4[i] + H35 * k5[i]
             while j_out < n_out and t_out[j_out] <= t_new:
                 theta = (t_out[j_out] - t) / h
                 one = 1.0 - theta
                 for i in range(n):
-                    d1_i = H21 * k1[i] + H22 * k2[i] + H23 * k3[i] + H24 * k4[i] + H25 * k5[i]
-                    d2_i = H31 * k1[i] + H32 * k2[i] + H33 * k3[i] + H34 * k4[i] + H35 * k5[i]
-                    yd[i] = one * y[i] + theta * (ynew[i] + one * (d1_i + theta * d2_i))
+                    yd[i] = one * y[i] + theta * (ynew[i] + one * (dense1[i] + theta * dense2[i]))
                 record(yd, p, out_r, out_y, j_out, save_states, r)
                 j_out += 1
             t = t_new

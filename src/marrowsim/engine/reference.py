@@ -58,7 +58,7 @@ def integrate_reference(
     if functions not in ("python", "compiled"):
         raise ValueError(f"functions must be 'compiled' or 'python', not {functions!r}")
     for i in range(n_patients):
-        p = params[i]
+        p = params[i] if python is not None else module.extend(params[i])
         y = y0[i].copy()
         for s in range(n_seg[i]):
             t0, t1 = seg_t[i, s], seg_t[i, s + 1]
@@ -100,8 +100,9 @@ def integrate_reference(
             y = solution.y[:, -1]
     r = np.empty(len(model.readout_names))
     for i in range(n_patients):
+        extended = module.extend(params[i])
         for j in range(len(t_out)):
-            module.readouts(states[i, j], params[i], r)
+            module.readouts(states[i, j], extended, r)
             readouts[i, j] = r
     return readouts, states
 
