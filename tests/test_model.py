@@ -146,3 +146,13 @@ def test_healthy_readouts_lie_in_the_normal_ranges(model, targets):
         low, high = healthy[target]
         assert low <= readout[name] <= high, name
     assert readout["hsc"] == pytest.approx(1.0)
+
+
+def test_equations_doc_is_generated_from_the_model(model):
+    from pathlib import Path
+
+    doc = Path(__file__).resolve().parents[1] / "docs" / "equations.md"
+    assert doc.read_text() == model.equations_markdown(), (
+        "regenerate: marrowsim equations > docs/equations.md"
+    )
+    assert "drbc_16/dt" in doc.read_text()

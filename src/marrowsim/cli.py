@@ -202,6 +202,14 @@ def parameters() -> None:
 
 
 @app.command()
+def equations() -> None:
+    """Print the model's equations (Markdown), traced from the mechanisms."""
+    from marrowsim.simulation import default_model
+
+    typer.echo(default_model().equations_markdown(), nl=False)
+
+
+@app.command()
 def version() -> None:
     """Print the marrowsim version."""
     typer.echo(__version__)

@@ -86,9 +86,9 @@ class Result:
         )
         for k, name in enumerate(self.readout_names):
             frame[name] = self.readouts[:, :, k].reshape(-1)
-        frame["severity"] = pd.Categorical(
-            np.asarray(SEVERITY_LEVELS)[self.severity_code.reshape(-1)],
-            categories=list(SEVERITY_LEVELS),
+        codes = self.severity_code.reshape(-1).astype(np.int8)
+        frame["severity"] = pd.Categorical.from_codes(
+            codes, categories=pd.Index(list(SEVERITY_LEVELS))
         )
         columns = [
             "patient",

@@ -40,7 +40,8 @@ def plot_timecourse(result: Result, path: Path) -> None:
         if result.n_patients == 1:
             ax.plot(days, values[0], color="tab:blue", linewidth=1.8, label="patient")
         else:
-            low, mid, high = np.nanpercentile(values, [5, 50, 95], axis=0)
+            percentile = np.percentile if np.isfinite(values).all() else np.nanpercentile
+            low, mid, high = percentile(values, [5, 50, 95], axis=0)
             ax.fill_between(days, low, high, color="tab:blue", alpha=0.25, label="5-95%")
             ax.plot(days, mid, color="tab:blue", linewidth=1.8, label="median")
         ax.set_ylabel(label)
