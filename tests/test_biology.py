@@ -40,7 +40,7 @@ def _time_to_half(values, days):
 
 def test_when_production_stops_neutrophils_fall_first_then_platelets_then_hb(targets):
     # stem cells and multipotent progenitors gone: marrow output stops
-    result = marrowsim.simulate("healthy", days=200, initial={"hsc": 0.0, "mpp": 0.0})
+    result = marrowsim.simulate("healthy", days=200, initial={"hsc_cells": 0.0, "mpp": 0.0})
     days = result.days
     t_anc = _time_to_half(result.readout("anc")[0], days)
     t_platelets = _time_to_half(result.readout("platelets")[0], days)
@@ -53,7 +53,7 @@ def test_when_production_stops_neutrophils_fall_first_then_platelets_then_hb(tar
 
 def test_red_cells_have_a_fixed_life_so_hb_falls_linearly(targets):
     lifespan = _target(targets, "kinetics", "rbc-lifespan")["value"]
-    result = marrowsim.simulate("healthy", days=200, initial={"hsc": 0.0, "mpp": 0.0})
+    result = marrowsim.simulate("healthy", days=200, initial={"hsc_cells": 0.0, "mpp": 0.0})
     hb = result.readout("hb")[0] / result.readout("hb")[0, 0]
     days = result.days
     # production stops some days after the progenitors drain; from then on Hb

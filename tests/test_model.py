@@ -20,7 +20,7 @@ def test_layout_maps_names_to_slices(model):
     assert model.layout["rbc"] == slice(
         model.state_names.index("rbc_1"), model.state_names.index("rbc_16") + 1
     )
-    assert model.state_names[model.layout["hsc"]][0] == "hsc"
+    assert model.state_names[model.layout["hsc_cells"]][0] == "hsc_cells"
     covered = sorted(i for s in model.layout.values() for i in range(s.start, s.stop))
     assert covered == list(range(len(model.state_names)))
 

@@ -106,6 +106,10 @@ class Model:
                 seen[name] = kind
         if len(set(self.readout_names)) != len(self.readout_names):
             raise ValueError("two mechanisms declare the same readout")
+        for name in self.readout_names:
+            # readouts become SBML ids beside states and parameters
+            if name in seen:
+                raise ValueError(f"readout {name!r} clashes with a {seen[name]} of the same name")
 
     def _trace(self) -> None:
         self.state_symbols = tuple(sympy.Symbol(n, real=True) for n in self.state_names)

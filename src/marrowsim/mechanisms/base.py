@@ -10,7 +10,7 @@ twice.
 
 Rules for writing a mechanism:
 
-* name states, never index them (``c.s.hsc``, ``c.s.rbc[3]``);
+* name states, never index them (``c.s.hsc_cells``, ``c.s.rbc[3]``);
 * use only arithmetic and the functions re-exported here (``exp``, ``log``,
   ``sqrt``) so expressions stay traceable and differentiable;
 * state units in the declaration, parameter units live in the parameter table;

@@ -103,7 +103,7 @@ class ImmuneAttack(Mechanism):
 
     def rates(self, c: Context) -> dict:
         s, p, u = c.s, c.p, c.u
-        antigen = c.signal("hsc_relative", s.hsc / p.hsc_pool_size)
+        antigen = c.signal("hsc_relative", s.hsc_cells / p.hsc_pool_size)
         antigen_drive = antigen / (antigen + p.immune_antigen_half_saturation)
         suppression = 1 / (1 + s.t_regulatory / p.t_regulatory_suppression_half)
         recruitment = (

@@ -14,7 +14,9 @@ from marrowsim.mechanisms.base import Context, Mechanism, Namespace, Readout, St
 
 class Lymphoid(Mechanism):
     name = "lymphoid"
-    states = (State("lymphocytes", "10^9/L", "blood lymphocytes (non-autoreactive)"),)
+    states = (
+        State("lymphocyte_pool", "10^9/L", "blood lymphocytes other than autoreactive effectors"),
+    )
     parameters = (
         "lymphocyte_set_point",
         "lymphocyte_lifespan_days",
@@ -25,8 +27,8 @@ class Lymphoid(Mechanism):
 
     def signals(self, c: Context) -> dict:
         return {
-            "lymphoid_relative": c.s.lymphocytes / c.p.lymphocyte_set_point,
-            "lymphocyte_count": c.s.lymphocytes + c.signal("t_effector_count", 0),
+            "lymphoid_relative": c.s.lymphocyte_pool / c.p.lymphocyte_set_point,
+            "lymphocyte_count": c.s.lymphocyte_pool + c.signal("t_effector_count", 0),
         }
 
     def rates(self, c: Context) -> dict:
@@ -34,12 +36,12 @@ class Lymphoid(Mechanism):
         marrow_share = p.lymphocyte_marrow_dependent_fraction
         supply = (1 - marrow_share) + marrow_share * c.signal("progenitor_output_relative", 1)
         return {
-            "lymphocytes": (p.lymphocyte_set_point * supply - c.s.lymphocytes)
+            "lymphocyte_pool": (p.lymphocyte_set_point * supply - c.s.lymphocyte_pool)
             / p.lymphocyte_lifespan_days
         }
 
     def steady_state(self, p: Namespace) -> dict:
-        return {"lymphocytes": p.lymphocyte_set_point}
+        return {"lymphocyte_pool": p.lymphocyte_set_point}
 
     def readout_values(self, c: Context) -> dict:
         return {"lymphocytes": c.sig["lymphocyte_count"]}

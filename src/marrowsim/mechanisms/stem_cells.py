@@ -26,7 +26,7 @@ from marrowsim.mechanisms.base import Context, Mechanism, Namespace, Readout, St
 class StemCells(Mechanism):
     name = "stem_cells"
     states = (
-        State("hsc", "cells", "haematopoietic stem cells in the marrow niche"),
+        State("hsc_cells", "cells", "haematopoietic stem cells in the marrow niche"),
         State("mpp", "cells", "multipotent and early committed progenitors"),
     )
     parameters = (
@@ -55,7 +55,7 @@ class StemCells(Mechanism):
 
     def signals(self, c: Context) -> dict:
         return {
-            "hsc_relative": c.s.hsc / c.p.hsc_pool_size,
+            "hsc_relative": c.s.hsc_cells / c.p.hsc_pool_size,
             "progenitor_output_relative": c.s.mpp / c.p.mpp_healthy,
         }
 
@@ -65,20 +65,21 @@ class StemCells(Mechanism):
         division_rate = p.hsc_division_rate * (1 - c.signal("hsc_cycling_inhibition", 0))
         self_renewal = (
             p.hsc_self_renewal_max
-            / (1 + p.hsc_niche_crowding * s.hsc / (p.hsc_pool_size * niche))
+            / (1 + p.hsc_niche_crowding * s.hsc_cells / (p.hsc_pool_size * niche))
             * (1 - c.signal("hsc_self_renewal_inhibition", 0))
         )
         apoptosis = p.hsc_apoptosis_rate + c.signal("hsc_extra_apoptosis_rate", 0)
-        differentiation = 2 * division_rate * (1 - self_renewal) * s.hsc
+        differentiation = 2 * division_rate * (1 - self_renewal) * s.hsc_cells
         return {
-            "hsc": division_rate * (2 * self_renewal - 1) * s.hsc - apoptosis * s.hsc,
+            "hsc_cells": division_rate * (2 * self_renewal - 1) * s.hsc_cells
+            - apoptosis * s.hsc_cells,
             "mpp": p.mpp_amplification * differentiation
             - s.mpp / p.mpp_transit_days
             - c.signal("progenitor_extra_apoptosis_rate", 0) * s.mpp,
         }
 
     def steady_state(self, p: Namespace) -> dict:
-        return {"hsc": p.hsc_pool_size, "mpp": p.mpp_healthy}
+        return {"hsc_cells": p.hsc_pool_size, "mpp": p.mpp_healthy}
 
     def readout_values(self, c: Context) -> dict:
         return {"hsc": c.sig["hsc_relative"]}
