@@ -167,8 +167,9 @@ class Mechanism:
         return {}
 
     def schedule(self, p: Mapping[str, Any]) -> list[InputChange]:
-        """Input changes for a cohort, from numeric parameter arrays
-        (``p[name]`` has shape (n_patients,))."""
+        """Input changes, written once for two uses: ``p[name]`` is either a
+        numeric array (n_patients,) for simulation, or a sympy symbol for the
+        SBML export (an event at that day)."""
         return []
 
 

@@ -21,8 +21,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from marrowsim.mechanisms.base import Context, Input, InputChange, Mechanism, Namespace, State
 
 
@@ -135,6 +133,5 @@ class ImmuneAttack(Mechanism):
         }
 
     def schedule(self, p: Any) -> list[InputChange]:
-        return [
-            InputChange("immune_attack_on", np.asarray(p["immune_trigger_day"], dtype=float), 1.0)
-        ]
+        # p holds numbers (simulation) or symbols (SBML export)
+        return [InputChange("immune_attack_on", p["immune_trigger_day"], 1.0)]
