@@ -7,6 +7,7 @@ __version__ = "0.1.0"
 
 from marrowsim.engine import Solver
 from marrowsim.errors import InputError
+from marrowsim.io.sbml import export_scenario as export_sbml
 from marrowsim.io.scenario import Scenario, load_scenario
 from marrowsim.model import Model
 from marrowsim.simulation import Result, simulate
@@ -18,6 +19,7 @@ __all__ = [
     "Scenario",
     "Solver",
     "__version__",
+    "export_sbml",
     "load_scenario",
     "simulate",
 ]

@@ -34,6 +34,25 @@ def check_writable(out: Path) -> None:
         raise InputError(f"--out: {str(out)!r} is not a writable folder ({reason})") from None
 
 
+def write_text_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file and ``os.replace``."""
+    folder = path.parent if str(path.parent) else Path(".")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(
+            "w", dir=folder, prefix=f".{path.name}.", delete=False
+        ) as handle:
+            handle.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(handle.name, 0o666 & ~umask)  # as an ordinary new file would be
+        os.replace(handle.name, path)
+    except OSError as error:
+        raise InputError(
+            f"--output: {str(path)!r} cannot be written ({error.strerror or error})"
+        ) from None
+
+
 def _clean(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _clean(v) for k, v in value.items()}

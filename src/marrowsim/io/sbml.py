@@ -1,0 +1,282 @@
+"""SBML Level 3 export, generated from the same traced equations as the engine.
+
+Every state becomes an SBML parameter with a rate rule (its initial value the
+patient's healthy steady state, also given as an initial assignment so that
+changing a parameter and resetting re-derives it); every table parameter a
+constant parameter with its value, unit, and its meaning, bounds and source in
+the notes; derived parameters initial assignments; schedule changes (the immune
+trigger, later doses and exposures) events; readouts assignment rules with the
+ids of ``timecourse.csv``. The document must pass libSBML's consistency checks
+with no errors. python-libsbml is an optional extra (``marrowsim[sbml]``).
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import sympy
+from sympy.printing.str import StrPrinter
+
+from marrowsim import __version__
+from marrowsim.errors import InputError
+from marrowsim.model import Model
+from marrowsim.parameters import load_table
+
+# unit string of the parameter table / state declarations -> SBML units:
+# (kind, exponent, scale, multiplier); anything else is exported dimensionless
+# and its unit text kept in the notes.
+_DAY = ("second", 1, 0, 86400.0)
+_PER_DAY = ("second", -1, 0, 86400.0)
+_BILLION_PER_LITRE = (("item", 1, 9, 1.0), ("litre", -1, 0, 1.0))
+UNITS: dict[str, tuple[tuple[str, int, int, float], ...]] = {
+    "day": (_DAY,),
+    "1/day": (_PER_DAY,),
+    "cells": (("item", 1, 0, 1.0),),
+    "10^9/L": _BILLION_PER_LITRE,
+    "10^9/L/day": (*_BILLION_PER_LITRE, _PER_DAY),
+    "g/dL": (("gram", 1, 0, 1.0), ("litre", -1, -1, 1.0)),
+    "pg/mL": (("gram", 1, -12, 1.0), ("litre", -1, -3, 1.0)),
+    "ng/mL": (("gram", 1, -9, 1.0), ("litre", -1, -3, 1.0)),
+    "pg": (("gram", 1, -12, 1.0),),
+}
+
+
+class _FormulaPrinter(StrPrinter):
+    """sympy -> libSBML Level 3 infix formula."""
+
+    def _print_Pow(self, expr: Any, rational: bool = False) -> str:
+        base, exponent = expr.as_base_exp()
+        return f"({self._print(base)})^({self._print(exponent)})"
+
+    def _print_Float(self, expr: Any) -> str:
+        return repr(float(expr))
+
+    def _print_Rational(self, expr: Any) -> str:
+        return f"({expr.p}/{expr.q})"
+
+    def _print_Function(self, expr: Any) -> str:
+        names = {"exp": "exp", "log": "ln", "sqrt": "sqrt", "Abs": "abs"}
+        name = names.get(type(expr).__name__)
+        if name is None:
+            raise ValueError(f"no SBML formula for function {type(expr).__name__}")
+        return f"{name}({', '.join(self._print(a) for a in expr.args)})"
+
+    _print_exp = _print_Function
+    _print_log = _print_Function
+    _print_Abs = _print_Function
+
+
+def _libsbml() -> Any:
+    try:
+        import libsbml
+    except ImportError:  # pragma: no cover - depends on the installed extras
+        raise InputError(
+            "SBML export needs python-libsbml: pip install 'marrowsim[sbml]'"
+        ) from None
+    return libsbml
+
+
+def check_exportable(model: Model) -> None:
+    """Raise a clear error naming every part of the model SBML cannot carry."""
+    problems = [
+        f"{m.name} ({getattr(m, 'not_exportable_because', 'it has a stochastic part')})"
+        for m in model.mechanisms
+        if getattr(m, "stochastic", False)
+    ]
+    if problems:
+        raise InputError(
+            "cannot export to SBML: "
+            + "; ".join(problems)
+            + ". SBML describes deterministic equations; run these parts in marrowsim instead"
+        )
+
+
+def export_sbml(
+    model: Model, values: Mapping[str, Any], *, name: str, description: str = ""
+) -> str:
+    """The SBML document (a string) of ``model`` for one patient.
+
+    ``values`` maps every table parameter to this patient's number.
+    """
+    libsbml = _libsbml()
+    check_exportable(model)
+    table = load_table()
+    printer = _FormulaPrinter()
+    patient = {
+        k: np.atleast_1d(np.asarray(values[k], dtype=float))[:1] for k in model.parameter_names
+    }
+    matrix = model.parameter_matrix(patient)
+    steady = model.steady_state(matrix)[0]
+
+    document = libsbml.SBMLDocument(3, 2)
+    sbml = document.createModel()
+    model_id = "marrowsim_" + "".join(ch if ch.isalnum() else "_" for ch in name)
+    _check(sbml.setId(model_id), "model id")
+    sbml.setName(f"marrowsim {__version__}: {name}")
+    _notes(
+        sbml, f"{description} Exported by marrowsim {__version__} for research and teaching only."
+    )
+    unit_ids: dict[str, str] = {}
+
+    def unit(text: str) -> str:
+        if text not in UNITS:
+            return "dimensionless"
+        if text not in unit_ids:
+            ident = "u_" + "".join(ch if ch.isalnum() else "_" for ch in text).replace("__", "_")
+            definition = sbml.createUnitDefinition()
+            definition.setId(ident)
+            definition.setName(text)
+            for kind, exponent, scale, multiplier in UNITS[text]:
+                u = definition.createUnit()
+                u.setKind(libsbml.UnitKind_forName(kind))
+                u.setExponent(exponent)
+                u.setScale(scale)
+                u.setMultiplier(multiplier)
+            unit_ids[text] = ident
+        return unit_ids[text]
+
+    sbml.setTimeUnits(unit("day"))
+
+    def formula(expr: Any, what: str) -> Any:
+        text = printer.doprint(sympy.sympify(expr))
+        ast = libsbml.parseL3Formula(text)
+        if ast is None:
+            raise RuntimeError(
+                f"{what}: libSBML cannot parse {text!r}: {libsbml.getLastParseL3Error()}"
+            )
+        return ast
+
+    def parameter(ident: str, value: float, units: str, constant: bool, notes: str = "") -> Any:
+        p = sbml.createParameter()
+        _check(p.setId(ident), f"parameter {ident}")
+        if np.isfinite(value):
+            p.setValue(float(value))
+        p.setUnits(unit(units))
+        p.setConstant(constant)
+        if notes:
+            _notes(p, notes)
+        return p
+
+    for k, pname in enumerate(model.parameter_names):
+        entry = table[pname]
+        variability = f" between-patient CV {entry.variability.cv:g}." if entry.variability else ""
+        parameter(
+            pname,
+            matrix[0, k],
+            entry.unit,
+            True,
+            f"{entry.meaning} [{entry.unit}]; bounds {list(entry.bounds)}.{variability} Source: {entry.source}",
+        )
+    for k, dname in enumerate(model.derived_names):
+        parameter(
+            dname,
+            matrix[0, len(model.parameter_names) + k],
+            "dimensionless",
+            True,
+            "derived parameter",
+        )
+        assignment = sbml.createInitialAssignment()
+        assignment.setSymbol(dname)
+        assignment.setMath(formula(model.derived_exprs[dname], dname))
+    for k, info in enumerate(model.states):
+        parameter(
+            info.name,
+            steady[k],
+            info.unit,
+            False,
+            f"state of {info.mechanism}: {info.meaning} [{info.unit}]",
+        )
+        assignment = sbml.createInitialAssignment()
+        assignment.setSymbol(info.name)
+        assignment.setMath(formula(model.steady_state_exprs[info.name], f"initial {info.name}"))
+        rule = sbml.createRateRule()
+        rule.setVariable(info.name)
+        rule.setMath(formula(model.rate_exprs[info.name], f"rate of {info.name}"))
+    for inp in model.inputs:
+        parameter(inp.name, inp.default, inp.unit, False, f"input: {inp.meaning}")
+    symbols = {n: sympy.Symbol(n) for n in model.parameter_names}
+    for k, change in enumerate(model.schedule(symbols)):
+        event = sbml.createEvent()
+        event.setId(f"change_{k}_{change.input}")
+        event.setUseValuesFromTriggerTime(True)
+        trigger = event.createTrigger()
+        trigger.setInitialValue(False)
+        trigger.setPersistent(True)
+        trigger.setMath(formula(sympy.Symbol("time") >= change.day, f"event {k}"))
+        target = event.createEventAssignment()
+        target.setVariable(change.input)
+        target.setMath(formula(change.value, f"event {k} value"))
+    for readout in model.readouts:
+        parameter(
+            readout.name,
+            np.nan,
+            readout.unit,
+            False,
+            f"readout: {readout.meaning} [{readout.unit}]",
+        )
+        rule = sbml.createAssignmentRule()
+        rule.setVariable(readout.name)
+        rule.setMath(formula(model.readout_exprs[readout.name], f"readout {readout.name}"))
+
+    errors = consistency_errors(document)
+    if errors:
+        raise RuntimeError(
+            "exported SBML fails libSBML's consistency checks: " + "; ".join(errors[:5])
+        )
+    return str(libsbml.writeSBMLToString(document))
+
+
+def consistency_errors(document: Any) -> list[str]:
+    """Messages of libSBML consistency findings of severity error or worse."""
+    libsbml = _libsbml()
+    document.checkConsistency()
+    found = []
+    for i in range(document.getNumErrors()):
+        error = document.getError(i)
+        if error.getSeverity() >= libsbml.LIBSBML_SEV_ERROR:
+            found.append(f"{error.getErrorId()}: {error.getMessage().strip()}")
+    return found
+
+
+def _notes(element: Any, text: str) -> None:
+    _check(
+        element.setNotes(
+            f'<body xmlns="http://www.w3.org/1999/xhtml"><p>{html.escape(text)}</p></body>'
+        ),
+        "notes",
+    )
+
+
+def _check(code: int, what: str) -> None:
+    if code != 0:
+        raise RuntimeError(f"libSBML refused {what} (code {code})")
+
+
+def export_scenario(
+    scenario: Any = "immune-aa",
+    *,
+    overrides: Mapping[str, Any] | None = None,
+    patient: int | None = None,
+    seed: int = 0,
+    model: Model | None = None,
+) -> str:
+    """SBML of a scenario's typical patient, or of virtual patient ``patient``
+    of the cohort drawn with ``seed`` (the same patient ``marrowsim run
+    --patients N --seed S`` simulates as row ``patient``)."""
+    from marrowsim.cohort import draw_cohort
+    from marrowsim.io.scenario import load_scenario
+    from marrowsim.simulation import default_model
+
+    sc = load_scenario(scenario, overrides or {})
+    values = sc.typical_values()
+    name = sc.name
+    if patient is not None:
+        if isinstance(patient, bool) or not isinstance(patient, int) or patient < 0:
+            raise InputError(f"--patient: {patient!r} must be a whole number >= 0")
+        drawn = draw_cohort(values, patient + 1, seed)
+        values = {k: float(v[patient]) for k, v in drawn.items()}
+        name = f"{sc.name}_patient_{patient}_seed_{seed}"
+    return export_sbml(model or default_model(), values, name=name, description=sc.description)
