@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import marrowsim
-from marrowsim.io.sbml import check_exportable, export_scenario
+from marrowsim.io.sbml import check_exportable, export_scenario, state_scales
 from marrowsim.mechanisms.base import Mechanism, State
 from marrowsim.model import Model
 from marrowsim.simulation import default_model
@@ -57,12 +57,10 @@ def test_export_is_valid_sbml_with_units_sources_events_and_readouts():
 
 
 def _roadrunner(text, days, rtol=1e-10, atol=1e-12):
-    runner = roadrunner.RoadRunner(text)
-    # CVODE in Adams mode: its default BDF mode stalls at the immune trigger
-    # on this model (see the project notes); Adams is CVODE as well.
-    runner.integrator.stiff = False
+    runner = roadrunner.RoadRunner(text)  # CVODE, BDF (its default)
     runner.integrator.relative_tolerance = rtol
-    runner.integrator.absolute_tolerance = atol
+    scales = state_scales("healthy")
+    runner.integrator.absolute_tolerance = [atol * scales[name] for name in runner.getRateRuleIds()]
     runner.integrator.maximum_num_steps = 10**6
     runner.timeCourseSelections = ["time", *READOUTS]
     return np.asarray(runner.simulate(0, days, days + 1))[:, 1:]

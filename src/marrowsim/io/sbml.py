@@ -280,3 +280,19 @@ def export_scenario(
         values = {k: float(v[patient]) for k, v in drawn.items()}
         name = f"{sc.name}_patient_{patient}_seed_{seed}"
     return export_sbml(model or default_model(), values, name=name, description=sc.description)
+
+
+def state_scales(scenario: Any = "immune-aa", *, model: Model | None = None) -> dict[str, float]:
+    """Typical magnitude of each state (its healthy value, or its declared
+    scale), by id: multiply by a small number to give another simulator the
+    per-state absolute tolerances marrowsim uses. A single absolute tolerance
+    for all states spans values from 1e-2 to 1e6 badly (CVODE's BDF stalls at
+    the immune trigger with 1e-12 for every state)."""
+    from marrowsim.io.scenario import load_scenario
+    from marrowsim.simulation import default_model
+
+    model = model or default_model()
+    values = load_scenario(scenario).typical_values()
+    matrix = model.parameter_matrix({k: np.array([v]) for k, v in values.items()})
+    scale = model.state_scale(model.steady_state(matrix))[0]
+    return dict(zip(model.state_names, (float(x) for x in scale), strict=True))
