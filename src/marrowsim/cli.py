@@ -138,6 +138,8 @@ def _print_summary(result: Any, out: Path) -> None:
         last = result.readouts[0, -1]
         names = result.readout_names
         console.print(f"typical patient, {s['days']:g} days")
+        last_day = f"day {s['days']:g}"
+        console.print(f"  {'':<20}{'day 0':>9}{'nadir':>10}{'(on day)':>10}{last_day:>10}")
         for name, unit in (
             ("hb", "g/dL"),
             ("anc", "10^9/L"),
@@ -146,9 +148,10 @@ def _print_summary(result: Any, out: Path) -> None:
             ("cellularity", "%"),
         ):
             k = names.index(name)
+            label = f"{name} ({unit})"
+            on_day = f"({p[name + '_nadir_day']:g})"
             console.print(
-                f"  {name:<12} day 0 {first[k]:8.3g}   nadir {p[name + '_nadir']:8.3g} (day {p[name + '_nadir_day']:g})"
-                f"   day {s['days']:g} {last[k]:8.3g} {unit}"
+                f"  {label:<20}{first[k]:>9.3g}{p[name + '_nadir']:>10.3g}{on_day:>10}{last[k]:>10.3g}"
             )
         onset = p["first_severe_day"]
         console.print(
