@@ -134,7 +134,7 @@ def test_no_attack_stays_healthy(simulated):
 
 def test_cytokines_rise_during_the_attack():
     result = marrowsim.simulate("immune-aa", days=120, save_states=True)
-    ifn = result.state("interferon_gamma")[0]
+    ifn = result.readout("interferon_gamma")[0]
     baseline = ifn[0]
     assert ifn[result.days == 20][0] == pytest.approx(baseline)
     assert 1.5 * baseline < ifn.max() < 5 * baseline  # 2-3-fold in immune AA mice

@@ -129,9 +129,9 @@ def run(
 def _print_summary(result: Any, out: Path) -> None:
     from rich.console import Console
 
-    console = Console(highlight=False)
+    console = Console(highlight=False, markup=False)
     s = result.summary
-    console.print(f"[bold]{s['scenario']}[/bold]: {result.scenario.description}")
+    console.print(f"{s['scenario']}: {result.scenario.description}")
     if result.typical:
         p = result.patients.iloc[0]
         first = result.readouts[0, 0]
@@ -166,9 +166,7 @@ def _print_summary(result: Any, out: Path) -> None:
             f" very severe {sev['very_severe']:.1%}"
         )
         if s["solver"]["failed_patients"]:
-            console.print(
-                f"  [red]{s['solver']['failed_patients']} patients failed to integrate[/red]"
-            )
+            console.print(f"  {s['solver']['failed_patients']} patients failed to integrate")
     console.print(f"wrote {out}/")
 
 
@@ -257,10 +255,9 @@ def main(argv: list[str] | None = None) -> None:
     except typer.Abort:
         typer.echo("aborted", err=True)
         sys.exit(130)
-    except Exception as error:  # click usage errors and the like
-        import click
-
-        if isinstance(error, click.ClickException):
+    except Exception as error:
+        # usage errors of the (typer-bundled) click: unknown option, missing value
+        if hasattr(error, "format_message") and hasattr(error, "exit_code"):
             typer.echo(f"error: {error.format_message()}", err=True)
             sys.exit(2)
         raise

@@ -120,15 +120,20 @@ class Result:
 
     @cached_property
     def summary(self) -> dict[str, Any]:
-        """Cohort figures, fractions in 0..1 (DESIGN section 5)."""
-        worst = self.severity_code.max(axis=1)
-        final = self.readouts[:, -1, :]
+        """Cohort figures, fractions in 0..1 (DESIGN section 5), over the
+        patients whose integration succeeded (``solver.failed_patients``)."""
+        ok = self.status == 0
+        worst = self.severity_code[ok].max(axis=1)
+        final = self.readouts[ok, -1, :]
 
         def median(values: np.ndarray) -> float | None:
             values = values[np.isfinite(values)]
             return float(np.median(values)) if len(values) else None
 
-        severe_days = self.patients["first_severe_day"].to_numpy(dtype=float)
+        def fraction(hit: np.ndarray) -> float | None:
+            return float(np.mean(hit)) if len(hit) else None
+
+        severe_days = self.patients["first_severe_day"].to_numpy(dtype=float)[ok]
         return {
             "marrowsim_version": __version__,
             "scenario": self.scenario.name,
@@ -138,14 +143,14 @@ class Result:
             "every": float(self.scenario.every),
             "seed": self.seed,
             "severity": {
-                "non_severe_or_worse": float(np.mean(worst >= 1)),
-                "severe_or_worse": float(np.mean(worst >= 2)),
-                "very_severe": float(np.mean(worst >= 3)),
+                "non_severe_or_worse": fraction(worst >= 1),
+                "severe_or_worse": fraction(worst >= 2),
+                "very_severe": fraction(worst >= 3),
                 "median_first_severe_day": median(severe_days),
             },
             "final": {name: median(final[:, k]) for k, name in enumerate(self.readout_names)},
             "nadir": {
-                name: median(np.nanmin(self.readout(name), axis=1))
+                name: median(self.readout(name)[ok].min(axis=1))
                 for name in ("hb", "anc", "platelets", "retic")
             },
             "solver": {

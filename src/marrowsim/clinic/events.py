@@ -19,18 +19,26 @@ def patient_events(
 ) -> dict[str, np.ndarray]:
     """Events per patient: onset days of each severity, worst severity, nadirs.
 
-    ``readouts[name]`` and ``severity_code`` have shape (patients, days).
+    ``readouts[name]`` and ``severity_code`` have shape (patients, days). A
+    patient whose integration failed (missing counts) gets no events: empty
+    (NaN or None), never "none".
     """
+    failed = (severity_code < 0).any(axis=1)
     worst = severity_code.max(axis=1)
+    labels = np.asarray(SEVERITY_LEVELS, dtype=object)[np.maximum(worst, 0)]
+    labels[failed] = None
     events: dict[str, np.ndarray] = {
         "first_non_severe_day": first_day(severity_code >= 1, days),
         "first_severe_day": first_day(severity_code >= 2, days),
         "first_very_severe_day": first_day(severity_code >= 3, days),
-        "worst_severity": np.asarray(SEVERITY_LEVELS, dtype=object)[worst],
+        "worst_severity": labels,
     }
     for name in ("hb", "anc", "platelets", "retic", "cellularity"):
         values = readouts[name]
-        nadir = np.nanargmin(np.where(np.isnan(values), np.inf, values), axis=1)
+        nadir = np.argmin(np.where(np.isnan(values), np.inf, values), axis=1)
         events[f"{name}_nadir"] = values[np.arange(values.shape[0]), nadir]
-        events[f"{name}_nadir_day"] = days[nadir]
+        events[f"{name}_nadir_day"] = days[nadir].astype(float)
+    for values in events.values():
+        if values.dtype.kind == "f":
+            values[failed] = np.nan
     return events

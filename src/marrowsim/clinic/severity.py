@@ -51,7 +51,8 @@ def severity_code(
     retic: np.ndarray,
     cellularity: np.ndarray,
 ) -> np.ndarray:
-    """Severity as an integer index into ``SEVERITY_LEVELS`` (elementwise)."""
+    """Severity as an integer index into ``SEVERITY_LEVELS`` (elementwise);
+    -1 where a count is missing (NaN: a failed integration)."""
     hb, anc, platelets, retic, cellularity = (
         np.asarray(x, dtype=float) for x in (hb, anc, platelets, retic, cellularity)
     )
@@ -69,6 +70,10 @@ def severity_code(
     code[non_severe] = 1
     code[severe] = 2
     code[very_severe] = 3
+    missing = (
+        np.isnan(hb) | np.isnan(anc) | np.isnan(platelets) | np.isnan(retic) | np.isnan(cellularity)
+    )
+    code[missing] = -1
     return code
 
 
@@ -79,10 +84,14 @@ def severity(
     retic: np.ndarray,
     cellularity: np.ndarray,
 ) -> np.ndarray:
-    """Severity labels (``none``, ``non_severe``, ``severe``, ``very_severe``)."""
-    return np.asarray(SEVERITY_LEVELS, dtype=object)[
-        severity_code(hb, anc, platelets, retic, cellularity)
-    ]
+    """Severity labels (``none``, ``non_severe``, ``severe``, ``very_severe``;
+    None where a count is missing)."""
+    code = severity_code(hb, anc, platelets, retic, cellularity)
+    labels = np.asarray(SEVERITY_LEVELS, dtype=object)[np.maximum(code, 0).ravel()].reshape(
+        code.shape
+    )
+    labels[code < 0] = None
+    return labels
 
 
 RESPONSE_LEVELS = ("none", "partial", "complete")

@@ -39,7 +39,10 @@ from sympy.printing.pycode import PythonCodePrinter
 
 from marrowsim.model import Model
 
-CODEGEN_VERSION = "2"
+CODEGEN_VERSION = "3"
+# numpy's error model: a division by zero gives inf/nan (the step is then
+# rejected) instead of raising inside the parallel loop
+NJIT = "@nb.njit(cache=True, error_model='numpy')"
 
 
 class _Printer(PythonCodePrinter):
@@ -140,7 +143,7 @@ def _function(
         used |= e.free_symbols
     for e in reduced:
         used |= e.free_symbols
-    lines = ["@nb.njit(cache=True)", f"def {name}({args}):"]
+    lines = [NJIT, f"def {name}({args}):"]
     lines += _unpack(list(model.state_symbols), names, "y", used)
     lines += _unpack(parameters, names, "p", used)
     if "u" in args.split(", "):
@@ -295,7 +298,7 @@ def _constants_function(
         used |= e.free_symbols
     for e in reduced:
         used |= e.free_symbols
-    lines = ["@nb.njit(cache=True)", "def extend(p):", "    pc = np.empty(N_EXTENDED)"]
+    lines = [NJIT, "def extend(p):", "    pc = np.empty(N_EXTENDED)"]
     lines.append("    for k in range(N_PARAMETERS):")
     lines.append("        pc[k] = p[k]")
     lines += _unpack(list(model.parameter_symbols), names, "p", used)
@@ -321,9 +324,13 @@ def _lu_functions(pattern: SparsePattern) -> str:
     jac_slots = [slot[ij] for ij in pattern.jacobian]
     f = [
         f"JAC_SLOTS = np.array({jac_slots}, dtype=np.int64)",
+        "# a pivot smaller than this times the largest entry of its row risks",
+        "# element growth without row exchanges: refuse, and let the kernel",
+        "# factor densely with partial pivoting instead",
+        "PIVOT_TOLERANCE = 1e-8",
         "",
         "",
-        "@nb.njit(cache=True)",
+        NJIT,
         "def factor(jv, shift, lu):",
         "    # lu = shift*I - J on the pattern, fill slots zeroed",
         "    for k in range(N_LU):",
@@ -339,7 +346,7 @@ def _lu_functions(pattern: SparsePattern) -> str:
         f.append(f"    scale{v} = max({entries}, 0.0)")
     for v in pattern.order:
         pv = slot[(v, v)]
-        f.append(f"    if not abs(lu[{pv}]) > 1e-12 * scale{v}:")
+        f.append(f"    if not abs(lu[{pv}]) > PIVOT_TOLERANCE * scale{v}:")
         f.append("        return False")
         # the diagonal slot keeps the pivot's reciprocal: solves multiply
         f.append(f"    lu[{pv}] = 1.0 / lu[{pv}]")
@@ -352,7 +359,7 @@ def _lu_functions(pattern: SparsePattern) -> str:
     f.append("    return True")
 
     s = [
-        "@nb.njit(cache=True)",
+        NJIT,
         "def solve(lu, b):",
         "    # L y = b (unit lower), then U x = y; in place",
     ]
@@ -395,6 +402,9 @@ def compiled_module(model: Model) -> ModuleType:
         # atomic: a concurrent process sees either nothing or the whole file
         with tempfile.NamedTemporaryFile("w", dir=directory, suffix=".tmp", delete=False) as handle:
             handle.write(source)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(handle.name, 0o666 & ~umask)
         os.replace(handle.name, path)
     spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
@@ -412,7 +422,8 @@ def structure_key(model: Model) -> str:
         return str(cached)
     digest = hashlib.sha256()
     digest.update(CODEGEN_VERSION.encode())
-    digest.update(resources.files("marrowsim.engine").joinpath("kernel_template.py").read_bytes())
+    for part in ("kernel_template.py", "codegen.py"):
+        digest.update(resources.files("marrowsim.engine").joinpath(part).read_bytes())
     for name in model.state_names:
         digest.update(f"{name}={sympy.srepr(model.rate_exprs[name])};".encode())
     for name in model.readout_names:

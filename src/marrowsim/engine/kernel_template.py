@@ -53,7 +53,7 @@ STATUS_TOO_MANY_STEPS = 1
 STATUS_STEP_TOO_SMALL = 2
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, error_model="numpy")
 def dense_factor(m, piv):
     """LU with partial pivoting, in place (fallback when a sparse pivot is tiny)."""
     n = m.shape[0]
@@ -82,7 +82,7 @@ def dense_factor(m, piv):
     return True
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, error_model="numpy")
 def dense_solve(m, piv, b):
     n = m.shape[0]
     for k in range(n):
@@ -100,7 +100,7 @@ def dense_solve(m, piv, b):
         b[i] /= m[i, i]
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, error_model="numpy")
 def linear_solve(use_dense, lu, dm, piv, b):
     if use_dense:
         dense_solve(dm, piv, b)
@@ -108,7 +108,7 @@ def linear_solve(use_dense, lu, dm, piv, b):
         solve(lu, b)
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, error_model="numpy")
 def record(y, p, out_r, out_y, j, save_states, r):
     readouts(y, p, r)
     for k in range(N_READOUTS):
@@ -118,7 +118,7 @@ def record(y, p, out_r, out_y, j, save_states, r):
             out_y[j, k] = y[k]
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, error_model="numpy")
 def integrate_patient(
     y0, p, seg_t, seg_u, n_seg, t_out, rtol, atol, max_step, save_states, max_steps, out_r, out_y
 ):
@@ -293,7 +293,7 @@ def integrate_patient(
     return status, steps, rejects
 
 
-@nb.njit(cache=True, parallel=True)
+@nb.njit(cache=True, parallel=True, error_model="numpy")
 def integrate_cohort(
     y0,
     params,

@@ -63,11 +63,13 @@ def _raw(source: str | Path) -> tuple[dict[str, Any], str]:
         if not path.is_file():
             raise InputError(f"scenario file {text_origin!r} does not exist (or is not a file)")
         try:
-            text = path.read_text()
+            text = path.read_text(encoding="utf-8")
         except OSError as error:
             raise InputError(
                 f"scenario file {text_origin!r} cannot be read: {error.strerror}"
             ) from None
+        except UnicodeDecodeError:
+            raise InputError(f"scenario file {text_origin!r} is not UTF-8 text") from None
     else:
         text = builtin_text(text_origin)
     try:
@@ -80,7 +82,12 @@ def _raw(source: str | Path) -> tuple[dict[str, Any], str]:
 
 
 def parse_value(text: str) -> Any:
-    """A ``--set`` value: YAML scalar syntax (numbers, true/false, strings)."""
+    """A ``--set`` value: a number (``1e4`` included, which YAML 1.1 reads as
+    a string), else YAML scalar syntax."""
+    try:
+        return float(text) if "." in text or "e" in text.lower() else int(text)
+    except ValueError:
+        pass
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError:
@@ -140,8 +147,13 @@ def _normalise(raw: dict[str, Any], origin: str) -> dict[str, Any]:
                     )
                 parameters[target] = v
             continue
+        if any(name.startswith(f"{key}_") for name in table.names):
+            raise InputError(
+                f"{origin}: scenario key {key!r} must be a mapping of names to numbers,"
+                f" e.g. {key}: {{name: value}}; got {value!r}"
+            )
         raise InputError(
-            f"{origin}: {unknown_name_message('scenario key', str(key), [f for f in RUN_FIELDS])}"
+            f"{origin}: {unknown_name_message('scenario key', str(key), list(RUN_FIELDS))}"
         )
     parameters.update(explicit)  # explicit names (and --set) win over sections
     for name in parameters:

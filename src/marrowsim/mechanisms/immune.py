@@ -21,7 +21,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from marrowsim.mechanisms.base import Context, Input, InputChange, Mechanism, Namespace, State
+from marrowsim.mechanisms.base import (
+    Context,
+    Input,
+    InputChange,
+    Mechanism,
+    Namespace,
+    Readout,
+    State,
+)
 
 
 class ImmuneAttack(Mechanism):
@@ -31,8 +39,10 @@ class ImmuneAttack(Mechanism):
             "t_effector", "10^9/L", "autoreactive effector T cells (CD8+, oligoclonal)", scale=0.01
         ),
         State("t_regulatory", "10^9/L", "regulatory T cells"),
-        State("interferon_gamma", "pg/mL", "marrow interferon-gamma"),
-        State("tnf_alpha", "pg/mL", "marrow TNF-alpha"),
+        # cytokines made by the attack, above the healthy level: never
+        # negative, so their effects stay in 0..1 for any state a solver tries
+        State("interferon_gamma_excess", "pg/mL", "IFN-gamma above the healthy level", scale=1.0),
+        State("tnf_alpha_excess", "pg/mL", "TNF-alpha above the healthy level", scale=1.0),
         State(
             "fas_sensitisation",
             "fraction",
@@ -41,6 +51,10 @@ class ImmuneAttack(Mechanism):
         ),
     )
     inputs = (Input("immune_attack_on", "switch", "1 once tolerance is broken, else 0"),)
+    readouts = (
+        Readout("interferon_gamma", "pg/mL", "marrow IFN-gamma"),
+        Readout("tnf_alpha", "pg/mL", "marrow TNF-alpha"),
+    )
     parameters = (
         "immune_strength",
         "immune_trigger_day",
@@ -81,10 +95,10 @@ class ImmuneAttack(Mechanism):
 
     def signals(self, c: Context) -> dict:
         s, p = c.s, c.p
-        ifn_excess = s.interferon_gamma - p.interferon_gamma_baseline
-        tnf_excess = s.tnf_alpha - p.tnf_alpha_baseline
-        ifn_effect = ifn_excess / (ifn_excess + p.interferon_gamma_half_effect)
-        tnf_effect = tnf_excess / (tnf_excess + p.tnf_alpha_half_effect)
+        ifn_effect = s.interferon_gamma_excess / (
+            s.interferon_gamma_excess + p.interferon_gamma_half_effect
+        )
+        tnf_effect = s.tnf_alpha_excess / (s.tnf_alpha_excess + p.tnf_alpha_half_effect)
         apoptosis = s.fas_sensitisation * (
             p.hsc_ifn_apoptosis_max * ifn_effect + p.hsc_tnf_apoptosis_max * tnf_effect
         )
@@ -114,11 +128,10 @@ class ImmuneAttack(Mechanism):
             "t_regulatory": p.t_regulatory_turnover_rate
             * (p.t_regulatory_baseline - s.t_regulatory)
             + p.t_regulatory_induction_rate * s.t_effector,
-            "interferon_gamma": p.interferon_gamma_clearance_rate
-            * (p.interferon_gamma_baseline - s.interferon_gamma)
-            + p.interferon_gamma_secretion * s.t_effector,
-            "tnf_alpha": p.tnf_alpha_clearance_rate * (p.tnf_alpha_baseline - s.tnf_alpha)
-            + p.tnf_alpha_secretion * s.t_effector,
+            "interferon_gamma_excess": p.interferon_gamma_secretion * s.t_effector
+            - p.interferon_gamma_clearance_rate * s.interferon_gamma_excess,
+            "tnf_alpha_excess": p.tnf_alpha_secretion * s.t_effector
+            - p.tnf_alpha_clearance_rate * s.tnf_alpha_excess,
             "fas_sensitisation": (c.sig["interferon_gamma_effect"] - s.fas_sensitisation)
             / p.fas_sensitisation_days,
         }
@@ -127,9 +140,16 @@ class ImmuneAttack(Mechanism):
         return {
             "t_effector": 0,
             "t_regulatory": p.t_regulatory_baseline,
-            "interferon_gamma": p.interferon_gamma_baseline,
-            "tnf_alpha": p.tnf_alpha_baseline,
+            "interferon_gamma_excess": 0,
+            "tnf_alpha_excess": 0,
             "fas_sensitisation": 0,
+        }
+
+    def readout_values(self, c: Context) -> dict:
+        s, p = c.s, c.p
+        return {
+            "interferon_gamma": p.interferon_gamma_baseline + s.interferon_gamma_excess,
+            "tnf_alpha": p.tnf_alpha_baseline + s.tnf_alpha_excess,
         }
 
     def schedule(self, p: Any) -> list[InputChange]:
