@@ -53,21 +53,23 @@ def test_when_production_stops_neutrophils_fall_first_then_platelets_then_hb(tar
 
 def test_red_cells_have_a_fixed_life_so_hb_falls_linearly(targets):
     lifespan = _target(targets, "kinetics", "rbc-lifespan")["value"]
-    result = marrowsim.simulate("healthy", days=200, initial={"hsc_cells": 0.0, "mpp": 0.0})
-    hb = result.readout("hb")[0] / result.readout("hb")[0, 0]
+    result = marrowsim.simulate(
+        "healthy", days=200, initial={"hsc_cells": 0.0, "mpp": 0.0}, save_states=True
+    )
     days = result.days
-    # production stops some days after the progenitors drain; from then on Hb
-    # falls along a straight line, reaching about 0 near one lifespan later
-    start = int(np.argmax(hb < 0.97))
-    line = days[start : start + 80]
-    fit = np.polyfit(line, hb[start : start + 80], 1)
-    residual = hb[start : start + 80] - np.polyval(fit, line)
-    assert np.abs(residual).max() < 0.03  # straight, not exponential
+    hb = result.readout("hb")[0] / result.readout("hb")[0, 0]
+    retic = result.state("reticulocyte")[0]
+    # production "stops" when the red-cell inflow has fallen to half
+    stop = days[np.argmax(retic < 0.5 * retic[0])]
+    # from then on Hb falls along a straight line ...
+    window = (days >= stop + 5) & (days <= stop + 85)
+    fit = np.polyfit(days[window], hb[window], 1)
+    assert np.abs(hb[window] - np.polyval(fit, days[window])).max() < 0.03
+    # ... that reaches zero about one red-cell lifespan after production stopped
     zero_crossing = -fit[1] / fit[0]
-    assert lifespan * 0.8 <= zero_crossing - days[start] + 10 <= lifespan * 1.25
-    assert hb[np.searchsorted(days, days[start] + lifespan)] < 0.15
-    # an exponential with the same mean life would still hold 37%
-    assert hb[np.searchsorted(days, days[start] + lifespan)] < np.exp(-1) / 2
+    assert zero_crossing - stop == pytest.approx(lifespan, rel=0.1)
+    after_one_life = hb[np.searchsorted(days, stop + lifespan)]
+    assert after_one_life < 0.15  # an exponential with the same mean life would hold 37%
 
 
 def test_kinetic_parameters_match_their_targets(targets):

@@ -64,7 +64,8 @@ def test_cohort_run_with_parquet_and_set(tmp_path: Path):
     assert timecourse["patient"].nunique() == 30
     assert sorted(timecourse["day"].unique())[:3] == [0, 10, 20]
     patients = pd.read_csv(tmp_path / "patients.csv")
-    assert "hsc_pool_size" in patients.columns and "immune_strength" in patients.columns
+    assert "hb_set_point" in patients.columns and "immune_strength" in patients.columns
+    assert "hsc_pool_size" not in patients.columns  # scale-free: not drawn
     assert patients["immune_strength"].median() == pytest.approx(0.5, rel=0.3)
 
 
@@ -132,3 +133,46 @@ def test_listings():
     code, out, _ = cli("parameters")
     assert code == 0
     assert "hsc_division_rate" in out and "Catlin" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "--bogus"], "No such option"),
+        (["run", "--days"], "requires an argument"),
+        (["frobnicate"], "No such command"),
+    ],
+)
+def test_usage_errors_exit_2_without_traceback(args, message):
+    code, _, stderr = cli(*args)
+    assert code == 2 and message in stderr and "Traceback" not in stderr
+
+
+def test_scientific_notation_in_set_and_odd_text_in_scenarios(tmp_path: Path):
+    scenario = tmp_path / "odd.yaml"
+    scenario.write_text(
+        "name: odd [/] [bold\ndescription: 'brackets [/red] and [b] stay text'\ndays: 20\n"
+    )
+    code, out, err = cli(
+        "run", str(scenario), "--set", "hsc.pool_size=1e4", "--out", str(tmp_path / "out")
+    )
+    assert code == 0, err
+    assert "brackets [/red] and [b] stay text" in out
+
+
+def test_scenario_file_errors_name_the_key(tmp_path: Path):
+    scenario = tmp_path / "bad.yaml"
+    scenario.write_text("name: bad\nimmune: 5\n")
+    code, _, stderr = cli("run", str(scenario), "--out", str(tmp_path / "out"))
+    assert code == 2 and "scenario key 'immune' must be a mapping" in stderr
+    scenario.write_bytes(b"name: \xff\xfe bad\n")
+    code, _, stderr = cli("run", str(scenario), "--out", str(tmp_path / "out"))
+    assert code == 2 and "is not UTF-8 text" in stderr
+    assert not (tmp_path / "out").exists()  # nothing created for a failed run
+
+
+def test_switching_format_leaves_no_stale_table(tmp_path: Path):
+    main(["run", "healthy", "--days", "10", "--out", str(tmp_path)])
+    main(["run", "healthy", "--days", "10", "--format", "parquet", "--out", str(tmp_path)])
+    assert not (tmp_path / "timecourse.csv").exists()
+    assert (tmp_path / "timecourse.parquet").exists()

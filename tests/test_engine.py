@@ -154,3 +154,44 @@ def test_step_limit_reports_failure_not_garbage():
     assert result.status[0] != 0
     assert np.isnan(result.readouts[0, -1]).all()
     assert result.patients.loc[0, "status"] == "too many steps"
+
+
+def test_segments_follow_input_changes_per_patient():
+    from marrowsim.engine import segments
+    from marrowsim.mechanisms import InputChange
+
+    model = default_model()
+    days = np.array([-5.0, 0.0, 30.5, 730.0, 900.0, 100.0])
+    seg_t, seg_u, n_seg = segments(
+        model, [InputChange("immune_attack_on", days, 1.0)], 6, 0.0, 730.0
+    )
+    # a change before or at the start holds from the start; at or after the end, never
+    for i in (0, 1):
+        assert n_seg[i] == 1 and seg_u[i, 0, 0] == 1.0
+    for i in (3, 4):
+        assert n_seg[i] == 1 and seg_u[i, 0, 0] == 0.0
+    assert (
+        n_seg[2] == 2
+        and list(seg_t[2, :3]) == [0.0, 30.5, 730.0]
+        and list(seg_u[2, :2, 0]) == [0.0, 1.0]
+    )
+    assert list(seg_t[5, :3]) == [0.0, 100.0, 730.0]
+
+
+def test_failed_patients_get_no_severity_and_leave_the_fractions():
+    result = marrowsim.simulate("immune-aa", patients=3, solver=Solver(max_steps=40))
+    assert (result.status != 0).all()
+    assert result.patients["worst_severity"].isna().all()
+    assert (
+        result.patients["first_severe_day"].isna().all()
+        and result.patients["hb_nadir"].isna().all()
+    )
+    assert result.summary["severity"]["severe_or_worse"] is None
+    assert result.summary["solver"]["failed_patients"] == 3
+    assert result.timecourse["severity"].isna().any()
+
+
+def test_output_days_do_not_drift():
+    result = marrowsim.simulate("healthy", days=0.9, every=0.3)
+    assert result.days[-1] == 0.9 and len(result.days) == 4
+    assert result.summary["days"] == 0.9

@@ -153,6 +153,11 @@ def _print_summary(result: Any, out: Path) -> None:
             console.print(
                 f"  {label:<20}{first[k]:>9.3g}{p[name + '_nadir']:>10.3g}{on_day:>10}{last[k]:>10.3g}"
             )
+        if p["hb_nadir"] < 4 or p["platelets_nadir"] < 5:
+            console.print(
+                "  note: no transfusions or deaths are modelled yet; counts this low show the"
+                " marrow's output, not a patient who would be alive"
+            )
         onset = p["first_severe_day"]
         console.print(
             f"  worst severity: {p['worst_severity']}"

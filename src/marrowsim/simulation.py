@@ -279,9 +279,11 @@ def simulate(
             if not np.isfinite(value) or value < 0:
                 raise InputError(f"initial.{name}: {value!r} must be a finite number >= 0")
             y0[:, model.state_names.index(name)] = value
-    output_days = np.arange(0.0, sc.days + 1e-9 * sc.days, sc.every)
-    if output_days[-1] < sc.days - 1e-9 * sc.days:
-        output_days = np.append(output_days, sc.days)
+    # day k * every, without the drift of a float step; the last day is exactly `days`
+    n_steps = int(np.floor(sc.days / sc.every * (1 + 1e-12)))
+    output_days = np.arange(n_steps + 1) * sc.every
+    output_days = output_days[output_days < sc.days * (1 - 1e-12)]
+    output_days = np.append(output_days, sc.days)
     changes = model.schedule(values)
     n = params.shape[0]
     readouts = np.empty((n, len(output_days), len(model.readout_names)))

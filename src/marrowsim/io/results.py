@@ -7,6 +7,7 @@ simulating or writing leaves no partial file behind.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -24,33 +25,53 @@ FORMATS = ("csv", "parquet")
 
 
 def check_writable(out: Path) -> None:
-    """Fail early, before any simulation, if ``out`` cannot be written."""
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=out, prefix=".marrowsim-probe-"):
-            pass
-    except OSError as error:
-        reason = error.strerror or str(error)
-        raise InputError(f"--out: {str(out)!r} is not a writable folder ({reason})") from None
+    """Fail early, before any simulation, if ``out`` cannot be written; creates
+    nothing (the folder is made only when results are written)."""
+    target = out.resolve()
+    existing = target
+    while not existing.exists():
+        existing = existing.parent
+    if existing != target and not existing.is_dir():
+        raise InputError(
+            f"--out: {str(out)!r} is not a writable folder ({str(existing)!r} is a file)"
+        )
+    if existing == target and not target.is_dir():
+        raise InputError(f"--out: {str(out)!r} is not a writable folder (it is a file)")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise InputError(
+            f"--out: {str(out)!r} is not a writable folder (no permission on {str(existing)!r})"
+        )
+
+
+def _mode_of_new_files() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def write_text_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file and ``os.replace``."""
+    """Write ``text`` to ``path`` via a temporary file and ``os.replace``;
+    on failure nothing is left behind."""
     folder = path.parent if str(path.parent) else Path(".")
+    temporary: str | None = None
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(
             "w", dir=folder, prefix=f".{path.name}.", delete=False
         ) as handle:
+            temporary = handle.name
             handle.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(handle.name, 0o666 & ~umask)  # as an ordinary new file would be
-        os.replace(handle.name, path)
+        os.chmod(temporary, _mode_of_new_files())  # as an ordinary new file would be
+        os.replace(temporary, path)
+        temporary = None
     except OSError as error:
         raise InputError(
             f"--output: {str(path)!r} cannot be written ({error.strerror or error})"
         ) from None
+    finally:
+        if temporary is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
 
 
 def _clean(value: Any) -> Any:
@@ -64,26 +85,39 @@ def _clean(value: Any) -> Any:
 
 
 def write_result(result: Result, out: Path, fmt: str = "csv") -> list[Path]:
+    """Write the four outputs into ``out``. Every file is made in a staging
+    folder first; only when all exist are they renamed into place (each rename
+    atomic), and a timecourse of the other format left by an earlier run is
+    removed, so ``out`` never holds a half-written file or a mix of runs'
+    tables after a failure."""
     if fmt not in FORMATS:
         raise InputError(f"--format: {fmt!r} is not one of {', '.join(FORMATS)}")
     check_writable(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise InputError(
+            f"--out: {str(out)!r} is not a writable folder ({error.strerror or error})"
+        ) from None
     staging = Path(tempfile.mkdtemp(dir=out, prefix=".marrowsim-staging-"))
     try:
-        names = []
         timecourse = f"timecourse.{fmt}"
         if fmt == "csv":
             result.timecourse.to_csv(staging / timecourse, index=False)
-            result.patients.to_csv(staging / "patients.csv", index=False)
         else:
             result.timecourse.to_parquet(staging / timecourse, index=False)
-            result.patients.to_csv(staging / "patients.csv", index=False)
-        names += [timecourse, "patients.csv"]
+        result.patients.to_csv(staging / "patients.csv", index=False)
         (staging / "summary.json").write_text(json.dumps(_clean(result.summary), indent=2) + "\n")
-        names.append("summary.json")
         from marrowsim.plotting import plot_timecourse
 
         plot_timecourse(result, staging / "timecourse.png")
-        names.append("timecourse.png")
+        names = [timecourse, "patients.csv", "summary.json", "timecourse.png"]
+        for name in names:
+            os.chmod(staging / name, _mode_of_new_files())
+        for other in FORMATS:
+            if other != fmt:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(out / f"timecourse.{other}")
         written = []
         for name in names:
             os.replace(staging / name, out / name)
