@@ -78,3 +78,21 @@ def test_draws_have_the_stated_spread():
     values = draws[p.name]
     assert abs(np.median(values) / p.value - 1) < 0.03
     assert abs(np.std(np.log(values)) - np.sqrt(np.log1p(p.variability.cv**2))) < 0.02
+
+
+def test_a_mechanism_needing_an_unknown_parameter_is_refused():
+    from marrowsim.mechanisms.base import Mechanism, State
+
+    class Needy(Mechanism):
+        name = "needy"
+        states = (State("x", "1", "x"),)
+        parameters = ("no_such_rate",)
+
+        def rates(self, c):
+            return {"x": -c.p.no_such_rate * c.s.x}
+
+        def steady_state(self, p):
+            return {"x": 0}
+
+    with pytest.raises(InputError, match="lacks no_such_rate"):
+        Model([Needy()])

@@ -84,9 +84,10 @@ class Model:
         self.readout_names = tuple(r.name for r in self.readouts)
         needed = {name for m in self.mechanisms for name in m.parameters}
         table_order = load_table().names
-        self.parameter_names = tuple(n for n in table_order if n in needed) + tuple(
-            sorted(needed - set(table_order))
-        )
+        missing = sorted(needed - set(table_order))
+        if missing:
+            raise InputError(f"parameter table lacks {', '.join(missing)}, needed by the model")
+        self.parameter_names = tuple(n for n in table_order if n in needed)
         self._check_unique()
         self._trace()
 

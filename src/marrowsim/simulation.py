@@ -25,6 +25,7 @@ from marrowsim.engine import STATUS_MESSAGES, Solver, integrate
 from marrowsim.errors import InputError
 from marrowsim.io.scenario import Scenario, load_scenario
 from marrowsim.model import Model
+from marrowsim.parameters import load_table
 
 DEFAULT_CHUNK = 1000
 
@@ -194,7 +195,9 @@ def default_model() -> Model:
     """The default marrow + immune model (traced once per process)."""
     global _MODEL
     if _MODEL is None:
-        _MODEL = Model()
+        model = Model()
+        load_table().require(model.parameter_names)  # the table holds nothing unused
+        _MODEL = model
     return _MODEL
 
 

@@ -102,7 +102,9 @@ def _write_table(frame: pd.DataFrame, path: Path, fmt: str) -> None:
             table = table.set_column(k, field.name, table.column(k).cast(pa.string()))
     with open(path, "wb") as handle:  # a plain header: pyarrow would quote it
         handle.write((",".join(table.column_names) + "\n").encode())
-        pa_csv.write_csv(table, handle, pa_csv.WriteOptions(include_header=False, quoting_style="none"))
+        pa_csv.write_csv(
+            table, handle, pa_csv.WriteOptions(include_header=False, quoting_style="none")
+        )
 
 
 def write_result(result: Result, out: Path, fmt: str = "csv") -> list[Path]:
