@@ -24,8 +24,9 @@ import time
 import numpy as np
 
 import marrowsim
+from bench_engine import marrowsim_ms
 from marrowsim.cohort import draw_cohort
-from marrowsim.engine import integrate, thread_count
+from marrowsim.engine import thread_count
 from marrowsim.io.sbml import state_scales
 from marrowsim.simulation import default_model
 
@@ -75,25 +76,6 @@ def _patients(n: int) -> tuple[dict[str, np.ndarray], list[str], np.ndarray]:
     return values, names, np.hstack([params, y0, inputs])
 
 
-def marrowsim_ms(n: int, workers: int) -> float:
-    model = default_model()
-    values, _, _ = _patients(n)
-    params = model.parameter_matrix(values)
-    y0 = model.steady_state(params)
-    t_out = np.arange(0.0, DAYS + 1.0)
-    changes = model.schedule(values)
-    integrate(
-        model,
-        y0[:1],
-        params[:1],
-        [type(c)(c.input, np.asarray(c.day)[:1], c.value) for c in changes],
-        t_out,
-    )
-    start = time.perf_counter()
-    integrate(model, y0, params, changes, t_out, workers=workers)
-    return 1000 * (time.perf_counter() - start) / n
-
-
 def roadrunner_ms(n: int, workers: int, sbml: str) -> float:
     k = min(n, ROADRUNNER_SAMPLE)
     _, names, rows = _patients(k)
@@ -116,7 +98,7 @@ def main() -> None:
     )
     lines = []
     for n in SIZES:
-        ours = marrowsim_ms(n, workers)
+        ours = marrowsim_ms(n, np.arange(0.0, DAYS + 1.0), workers)
         theirs = roadrunner_ms(n, workers, sbml)
         lines.append(
             f"N={n} marrowsim_ms={ours:.4f} roadrunner_ms={theirs:.3f} speedup={theirs / ours:.1f}"

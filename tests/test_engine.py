@@ -120,7 +120,7 @@ def test_patient_alone_equals_patient_in_cohort():
 
 
 def _changes(model, values, index):
-    return [type(c)(c.input, np.asarray(c.day)[index], c.value) for c in model.schedule(values)]
+    return [c.subset(index) for c in model.schedule(values)]
 
 
 def test_order_chunks_and_threads_do_not_change_results():

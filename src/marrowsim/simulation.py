@@ -297,9 +297,7 @@ def simulate(
     for start in range(0, n, chunk_size):
         stop = min(n, start + chunk_size)
         part = slice(start, stop)
-        chunk_changes = [
-            type(c)(c.input, _take(c.day, part, n), _take(c.value, part, n)) for c in changes
-        ]
+        chunk_changes = [c.subset(part) for c in changes]
         run = integrate(
             model,
             y0[part],
@@ -332,10 +330,3 @@ def simulate(
         states=states,
         state_names=model.state_names if save_states else (),
     )
-
-
-def _take(value: Any, part: slice, n: int) -> Any:
-    array = np.asarray(value, dtype=float)
-    if array.ndim == 0:
-        return array
-    return np.broadcast_to(array, (n,))[part]

@@ -125,6 +125,31 @@ def _unpack(symbols: list[Any], names: dict[Any, str], array: str, used: set[Any
     return [f"    {names[s]} = {array}[{k}]" for k, s in enumerate(symbols) if s in used]
 
 
+def _body(
+    outputs: list[tuple[str, Any]],
+    sources: list[tuple[list[Any], str]],
+    names: dict[Any, str],
+    printer: _Printer,
+    temporary: str,
+) -> list[str]:
+    """Lines that unpack the symbols used from their arrays, compute common
+    subexpressions once, and assign each output expression to its target."""
+    temporaries, reduced = sympy.cse(
+        [e for _, e in outputs], symbols=sympy.numbered_symbols(temporary), optimizations="basic"
+    )
+    used: set[Any] = set()
+    for e in [e for _, e in temporaries] + list(reduced):
+        used |= e.free_symbols
+    lines = []
+    for symbols, array in sources:
+        lines += _unpack(symbols, names, array, used)
+    for symbol, e in temporaries:
+        lines.append(f"    {symbol} = {printer.doprint(e.xreplace(_renames(e, names)))}")
+    for (target, _), e in zip(outputs, reduced, strict=True):
+        lines.append(f"    {target} = {printer.doprint(e.xreplace(_renames(e, names)))}")
+    return lines
+
+
 def _function(
     name: str,
     args: str,
@@ -134,24 +159,11 @@ def _function(
     printer: _Printer,
     parameters: list[Any],
 ) -> str:
-    exprs = [e for _, e in outputs]
-    temporaries, reduced = sympy.cse(
-        exprs, symbols=sympy.numbered_symbols("t_"), optimizations="basic"
-    )
-    used: set[Any] = set()
-    for _, e in temporaries:
-        used |= e.free_symbols
-    for e in reduced:
-        used |= e.free_symbols
-    lines = [NJIT, f"def {name}({args}):"]
-    lines += _unpack(list(model.state_symbols), names, "y", used)
-    lines += _unpack(parameters, names, "p", used)
+    sources = [(list(model.state_symbols), "y"), (parameters, "p")]
     if "u" in args.split(", "):
-        lines += _unpack(list(model.input_symbols), names, "u", used)
-    for symbol, e in temporaries:
-        lines.append(f"    {symbol} = {printer.doprint(e.xreplace(_renames(e, names)))}")
-    for (target, _), e in zip(outputs, reduced, strict=True):
-        lines.append(f"    {target} = {printer.doprint(e.xreplace(_renames(e, names)))}")
+        sources.append((list(model.input_symbols), "u"))
+    lines = [NJIT, f"def {name}({args}):"]
+    lines += _body(outputs, sources, names, printer, "t_")
     lines.append("    return 0")
     return "\n".join(lines)
 
@@ -289,25 +301,11 @@ def _constants_function(
 ) -> str:
     """``extend(p)``: the parameter vector followed by the hoisted constants.
     The functions below take this extended vector as their ``p``."""
-    exprs = list(constants)
-    temporaries, reduced = sympy.cse(
-        exprs, symbols=sympy.numbered_symbols("k_"), optimizations="basic"
-    )
-    used: set[Any] = set()
-    for _, e in temporaries:
-        used |= e.free_symbols
-    for e in reduced:
-        used |= e.free_symbols
+    outputs = [(f"pc[{n_parameters + k}]", e) for k, e in enumerate(constants)]
     lines = [NJIT, "def extend(p):", "    pc = np.empty(N_EXTENDED)"]
     lines.append("    for k in range(N_PARAMETERS):")
     lines.append("        pc[k] = p[k]")
-    lines += _unpack(list(model.parameter_symbols), names, "p", used)
-    for symbol, e in temporaries:
-        lines.append(f"    {symbol} = {printer.doprint(e.xreplace(_renames(e, names)))}")
-    for k, e in enumerate(reduced):
-        lines.append(
-            f"    pc[{n_parameters + k}] = {printer.doprint(e.xreplace(_renames(e, names)))}"
-        )
+    lines += _body(outputs, [(list(model.parameter_symbols), "p")], names, printer, "k_")
     lines.append("    return pc")
     return "\n".join(lines)
 

@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+import numpy as np
 import sympy
 
 exp = sympy.exp
@@ -88,8 +89,17 @@ class InputChange:
     """At ``day`` (one value per patient) the input ``name`` becomes ``value``."""
 
     input: str
-    day: Any  # numpy array (n_patients,) of days
-    value: Any  # float or numpy array (n_patients,)
+    day: Any  # days: numpy array (n_patients,), or a sympy expression (SBML export)
+    value: Any  # float, numpy array (n_patients,), or a sympy expression
+
+    def subset(self, index: Any) -> InputChange:
+        """The change for the patients ``index`` (a slice or index array)."""
+
+        def take(x: Any) -> Any:
+            array = np.asarray(x, dtype=float)
+            return array if array.ndim == 0 else array[index]
+
+        return InputChange(self.input, take(self.day), take(self.value))
 
 
 class Namespace:
