@@ -156,3 +156,21 @@ def test_equations_doc_is_generated_from_the_model(model):
         "regenerate: marrowsim equations > docs/equations.md"
     )
     assert "drbc_16/dt" in doc.read_text()
+
+
+def test_printed_equations_expand_to_the_compiled_ones(model):
+    import sympy
+
+    signals = {sympy.Symbol(k): v for k, v in model.display_signals.items()}
+
+    def expand(expr):
+        for _ in range(len(signals) + 1):  # signals may use other signals
+            expr = expr.xreplace(signals)
+        return expr
+
+    for name in model.state_names:
+        assert sympy.simplify(expand(model.display_rates[name]) - model.rate_exprs[name]) == 0, name
+    for name in model.readout_names:
+        assert (
+            sympy.simplify(expand(model.display_readouts[name]) - model.readout_exprs[name]) == 0
+        ), name

@@ -210,6 +210,33 @@ class Model:
                 raise ValueError(f"{m.name}: readout values must match its declared readouts")
             readouts.update({k: sympy.sympify(v) for k, v in values.items()})
         self.readout_exprs = {name: readouts[name] for name in self.readout_names}
+        self._trace_for_display(s, u, table_symbols, derived_symbols, published)
+
+    def _trace_for_display(
+        self,
+        s: Namespace,
+        u: Namespace,
+        table_symbols: Mapping[str, Any],
+        derived_symbols: Mapping[str, Any],
+        published: Mapping[str, str],
+    ) -> None:
+        """Trace again with every signal as a named symbol, so the printed
+        equations read like the mechanisms are written (signals defined once,
+        then used by name) instead of fully expanded."""
+        named = {name: sympy.Symbol(name) for name in published}
+        self.display_signals: dict[str, Any] = {}
+        self.display_rates: dict[str, Any] = {name: sympy.Integer(0) for name in self.state_names}
+        self.display_readouts: dict[str, Any] = {}
+        for m in self.mechanisms:
+            c = Context(
+                s, self._parameter_namespace(m, table_symbols, derived_symbols), u, dict(named)
+            )
+            self.display_signals.update({k: sympy.sympify(v) for k, v in m.signals(c).items()})
+            for name, expr in m.rates(c).items():
+                self.display_rates[name] = self.display_rates[name] + sympy.sympify(expr)
+            self.display_readouts.update(
+                {k: sympy.sympify(v) for k, v in m.readout_values(c).items()}
+            )
 
     def _parameter_namespace(
         self, m: Mechanism, table_symbols: Mapping[str, Any], derived_symbols: Mapping[str, Any]
@@ -296,7 +323,11 @@ class Model:
                     lines.append(f"| `{label}` | {decl.unit} | {decl.meaning} |")
                 lines += ["", "```"]
                 for n in names:
-                    lines.append(f"d{n}/dt = {sympy.sstr(self.rate_exprs[n])}")
+                    lines.append(f"d{n}/dt = {sympy.sstr(self.display_rates[n])}")
+                lines += ["```", ""]
+            if m.publishes:
+                lines += ["Signals (used by name above and in other mechanisms):", "", "```"]
+                lines += [f"{n} = {sympy.sstr(self.display_signals[n])}" for n in m.publishes]
                 lines += ["```", ""]
             derived = [n for n in self.derived_names if n in m.derived(_AnyNamespace())]
             if derived:
@@ -306,7 +337,7 @@ class Model:
             if m.readouts:
                 lines += ["Readouts:", "", "```"]
                 lines += [
-                    f"{r.name} [{r.unit}] = {sympy.sstr(self.readout_exprs[r.name])}"
+                    f"{r.name} [{r.unit}] = {sympy.sstr(self.display_readouts[r.name])}"
                     for r in m.readouts
                 ]
                 lines += ["```", ""]
