@@ -200,10 +200,17 @@ def parameters() -> None:
     """List the parameter table: name, value, unit, bounds, variability, source."""
     from marrowsim.parameters import load_table
 
+    rows = [("name", "value", "unit", "bounds", "variability", "source")]
     for p in load_table().parameters:
         variability = f"cv {p.variability.cv:g}" if p.variability else "-"
+        bounds = f"[{p.bounds[0]:g}, {p.bounds[1]:g}]"
+        rows.append((p.name, f"{p.value:.6g}", p.unit, bounds, variability, p.source))
+    widths = [max(len(row[k]) for row in rows) for k in range(5)]
+    for row in rows:
         typer.echo(
-            f"{p.name:<40} {p.value:<12.6g} {p.unit:<28} [{p.bounds[0]:g}, {p.bounds[1]:g}]  {variability:<8} {p.source}"
+            "  ".join(cell.ljust(w) for cell, w in zip(row[:5], widths, strict=True))
+            + "  "
+            + row[5]
         )
 
 
