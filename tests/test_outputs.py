@@ -54,4 +54,4 @@ def test_compiled_model_is_cached_on_disk():
         env=dict(os.environ),
         check=True,
     )
-    assert float(done.stdout) < 5.0  # a cold compile takes 10-20 s
+    assert float(done.stdout) < 8.0  # a cold compile takes 15-20 s here
