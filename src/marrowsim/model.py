@@ -279,10 +279,11 @@ class Model:
         return np.column_stack([np.broadcast_to(np.asarray(v, dtype=float), (n,)) for v in values])
 
     def state_scale(self, steady_state: np.ndarray) -> np.ndarray:
-        """Typical magnitude of each state, for absolute tolerances."""
+        """Typical magnitude of each state, for absolute tolerances: the scale
+        its mechanism declares, else its healthy value (1 if that is 0)."""
         typical = np.abs(np.asarray(steady_state, dtype=float))
         declared = np.array([np.nan if s.scale is None else s.scale for s in self.states])
-        scale = np.where(np.isnan(declared), typical, np.where(np.isnan(declared), 0, declared))
+        scale = np.where(np.isnan(declared), typical, declared)
         return np.where(scale > 0, scale, 1.0)
 
     def schedule(self, values: Mapping[str, np.ndarray]) -> list[InputChange]:
