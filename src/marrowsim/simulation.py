@@ -9,7 +9,7 @@ changes nothing) with an optional progress callback.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -52,7 +52,6 @@ class Result:
     rejected: np.ndarray
     states: np.ndarray | None = None
     state_names: tuple[str, ...] = ()
-    _cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def n_patients(self) -> int:
