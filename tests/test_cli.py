@@ -74,7 +74,8 @@ def test_cohort_run_with_parquet_and_set(tmp_path: Path):
     [
         (["run", "no-such-scenario"], "unknown scenario 'no-such-scenario'"),
         (["run", "missing.yaml"], "scenario file 'missing.yaml' does not exist"),
-        (["run", "--days", "-5"], "--days: '-5' must be >= "),
+        (["run", "--days", "-5"], "--days: '-5' must be a finite number > 0"),
+        (["run", "--every", "0"], "--every: '0' must be a finite number > 0"),
         (["run", "--days", "ten"], "--days: 'ten' is not a number"),
         (["run", "--patients", "2.5"], "--patients: '2.5' must be a whole number"),
         (

@@ -195,3 +195,20 @@ def test_output_days_do_not_drift():
     result = marrowsim.simulate("healthy", days=0.9, every=0.3)
     assert result.days[-1] == 0.9 and len(result.days) == 4
     assert result.summary["days"] == 0.9
+
+
+def test_run_settings_are_forgiving_only_where_the_user_set_nothing():
+    short = marrowsim.simulate("healthy", days=0.5)  # scenario's every (1 day) shrinks to fit
+    assert list(short.days) == [0.0, 0.5]
+    with pytest.raises(marrowsim.InputError, match=r"every: 2\.0 must not exceed days"):
+        marrowsim.simulate("healthy", days=1, every=2)
+    with pytest.raises(marrowsim.InputError, match="seed"):
+        marrowsim.simulate("healthy", patients=2, seed=1.5)
+    with pytest.raises(marrowsim.InputError, match="expected a number"):
+        marrowsim.simulate({"name": "x", "parameters": {"immune_strength": True}})
+
+
+def test_summary_records_the_settings_and_flat_courses_have_their_nadir_on_day_0():
+    result = marrowsim.simulate("healthy", days=30, set={"immune.trigger_day": 1000})
+    assert result.summary["parameters"]["immune_trigger_day"] == 1000
+    assert result.patients.loc[0, "hb_nadir_day"] == 0

@@ -16,4 +16,4 @@ def test_readme_python_examples_run(capsys, tmp_path, monkeypatch):
         exec(compile(block, "README.md", "exec"), {})
     out = capsys.readouterr().out
     assert "severity" in out
-    assert "roadrunner day 730" in out
+    assert "roadrunner day 730" in out and "milder attack, day 730" in out

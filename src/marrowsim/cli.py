@@ -32,7 +32,12 @@ DEFAULT_SCENARIO = "immune-aa"
 
 
 def _number(
-    option: str, text: str | None, *, whole: bool = False, minimum: float | None = None
+    option: str,
+    text: str | None,
+    *,
+    whole: bool = False,
+    minimum: float | None = None,
+    positive: bool = False,
 ) -> Any:
     if text is None:
         return None
@@ -46,6 +51,8 @@ def _number(
         value = int(value)
     if minimum is not None and not value >= minimum:
         raise InputError(f"{option}: {text!r} must be >= {minimum:g}")
+    if positive and not (0 < value < float("inf")):
+        raise InputError(f"{option}: {text!r} must be a finite number > 0")
     return value
 
 
@@ -88,10 +95,10 @@ def run(
 
     if fmt not in FORMATS:
         raise InputError(f"--format: {fmt!r} is not one of {', '.join(FORMATS)}")
-    n_days = _number("--days", days, minimum=1e-9)
+    n_days = _number("--days", days, positive=True)
     n_patients = _number("--patients", patients, whole=True, minimum=1)
     n_seed = _number("--seed", seed, whole=True, minimum=0)
-    n_every = _number("--every", every, minimum=1e-9)
+    n_every = _number("--every", every, positive=True)
     n_workers = _number("--workers", workers, whole=True, minimum=1)
     overrides = _sets(set_ or [])
     check_writable(out)
@@ -132,6 +139,9 @@ def _print_summary(result: Any, out: Path) -> None:
     console = Console(highlight=False, markup=False)
     s = result.summary
     console.print(f"{s['scenario']}: {result.scenario.description}")
+    if result.scenario.parameters:
+        settings = ", ".join(f"{k}={v:g}" for k, v in result.scenario.parameters.items())
+        console.print(f"parameters set by the scenario or --set: {settings}")
     if result.typical:
         p = result.patients.iloc[0]
         first = result.readouts[0, 0]
@@ -165,7 +175,8 @@ def _print_summary(result: Any, out: Path) -> None:
         )
     else:
         sev = s["severity"]
-        console.print(f"{s['patients']} virtual patients (seed {s['seed']}), {s['days']:g} days")
+        who = "1 virtual patient" if s["patients"] == 1 else f"{s['patients']} virtual patients"
+        console.print(f"{who} (seed {s['seed']}), {s['days']:g} days")
         console.print(
             f"  ever non-severe or worse {sev['non_severe_or_worse']:.1%}, severe or worse {sev['severe_or_worse']:.1%},"
             f" very severe {sev['very_severe']:.1%}"

@@ -142,6 +142,7 @@ class Result:
             "days": float(self.days[-1]),
             "every": float(self.scenario.every),
             "seed": self.seed,
+            "parameters": dict(self.scenario.parameters),  # the scenario's and --set values
             "severity": {
                 "non_severe_or_worse": fraction(worst >= 1),
                 "severe_or_worse": fraction(worst >= 2),
@@ -254,7 +255,11 @@ def simulate(
         overrides["every"] = every
     sc = load_scenario(scenario, overrides)
     if sc.every > sc.days:
-        raise InputError(f"every: {sc.every!r} must not exceed days ({sc.days!r})")
+        if "every" in overrides:
+            raise InputError(f"every: {sc.every!r} must not exceed days ({sc.days!r})")
+        sc = sc.model_copy(update={"every": sc.days})  # the scenario's default interval
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise InputError(f"seed: {seed!r} must be a whole number >= 0")
     if chunk_size < 1:
         raise InputError(f"chunk_size: {chunk_size!r} must be >= 1")
     model = model or default_model()

@@ -35,7 +35,10 @@ def patient_events(
     }
     for name in ("hb", "anc", "platelets", "retic", "cellularity"):
         values = readouts[name]
-        nadir = np.argmin(np.where(np.isnan(values), np.inf, values), axis=1)
+        finite = np.where(np.isnan(values), np.inf, values)
+        lowest = finite.min(axis=1, keepdims=True)
+        # the first day at the minimum, round-off ties included (flat courses)
+        nadir = np.argmax(finite <= lowest + 1e-9 * np.abs(lowest), axis=1)
         events[f"{name}_nadir"] = values[np.arange(values.shape[0]), nadir]
         events[f"{name}_nadir_day"] = days[nadir].astype(float)
     for values in events.values():

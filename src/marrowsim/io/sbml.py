@@ -41,6 +41,8 @@ UNITS: dict[str, tuple[tuple[str, int, int, float], ...]] = {
     "pg/mL": (("gram", 1, -12, 1.0), ("litre", -1, -3, 1.0)),
     "ng/mL": (("gram", 1, -9, 1.0), ("litre", -1, -3, 1.0)),
     "pg": (("gram", 1, -12, 1.0),),
+    # (pg/mL) / (10^9/L) / day: the litres cancel up to a factor 1000
+    "pg/mL per 10^9/L per day": (("gram", 1, -12, 1000.0), ("item", -1, 9, 1.0), _PER_DAY),
 }
 
 
@@ -149,12 +151,15 @@ def export_sbml(
             )
         return ast
 
-    def parameter(ident: str, value: float, units: str, constant: bool, notes: str = "") -> Any:
+    def parameter(
+        ident: str, value: float, units: str | None, constant: bool, notes: str = ""
+    ) -> Any:
         p = sbml.createParameter()
         _check(p.setId(ident), f"parameter {ident}")
         if np.isfinite(value):
             p.setValue(float(value))
-        p.setUnits(unit(units))
+        if units is not None:  # no units rather than wrong ones
+            p.setUnits(unit(units))
         p.setConstant(constant)
         if notes:
             _notes(p, notes)
@@ -174,9 +179,9 @@ def export_sbml(
         parameter(
             dname,
             matrix[0, len(model.parameter_names) + k],
-            "dimensionless",
+            None,
             True,
-            "derived parameter",
+            f"derived parameter = {sympy.sstr(model.derived_exprs[dname])}",
         )
         assignment = sbml.createInitialAssignment()
         assignment.setSymbol(dname)

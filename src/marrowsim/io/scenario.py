@@ -14,16 +14,24 @@ import copy
 from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from marrowsim.errors import InputError
 from marrowsim.parameters import load_table, unknown_name_message
 
 RUN_FIELDS = ("name", "description", "days", "every", "parameters")
+# a number, not a YAML boolean such as `yes` (which would pass as 1.0)
+StrictNumber = Annotated[float, BeforeValidator(lambda v: _not_bool(v))]
 MAX_DAYS = 36500
+
+
+def _not_bool(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number, got {value!r}")
+    return value
 
 
 class Scenario(BaseModel):
@@ -35,7 +43,7 @@ class Scenario(BaseModel):
     description: str = ""
     days: float = Field(default=730, gt=0, le=MAX_DAYS)
     every: float = Field(default=1, gt=0)
-    parameters: dict[str, float] = Field(default_factory=dict)
+    parameters: dict[str, StrictNumber] = Field(default_factory=dict)
 
     def typical_values(self) -> dict[str, float]:
         """Table values with this scenario's overrides (each checked against its bounds)."""
