@@ -27,6 +27,8 @@ from marrowsim.mechanisms.base import (
 
 PROGENITOR_STAGES = 3
 RBC_STAGES = 16  # 16 compartments: lifespan CV 25%, near-linear Hb decline
+# unit conversion: (10^9 cells/L) x (pg/cell) = 10^-3 g/L = 10^-4 g/dL
+HB_G_PER_DL_PER_CELLS_PG = 1e-4
 
 
 def _rbc_rate(p: Namespace):
@@ -69,7 +71,9 @@ class Erythroid(Mechanism):
         rbc_per_production = sum(
             chain_steady_state(1, _rbc_rate(p), RBC_STAGES, p.rbc_random_loss_rate)
         )
-        red_cells = p.hb_set_point * 1e4 / p.mean_corpuscular_hemoglobin  # 10^9/L
+        red_cells = p.hb_set_point / (
+            HB_G_PER_DL_PER_CELLS_PG * p.mean_corpuscular_hemoglobin
+        )  # 10^9/L
         production = red_cells / (p.blood_reticulocyte_days + rbc_per_production)
         return {
             "erythroid_production_healthy": production,
@@ -80,7 +84,7 @@ class Erythroid(Mechanism):
         s, p = c.s, c.p
         red_cells = s.reticulocyte + sum(s.rbc)
         return {
-            "hb": red_cells * p.mean_corpuscular_hemoglobin / 1e4,
+            "hb": red_cells * p.mean_corpuscular_hemoglobin * HB_G_PER_DL_PER_CELLS_PG,
             "erythroid_marrow_relative": sum(s.erythroid_progenitor)
             / p.erythroid_progenitor_healthy_total,
         }
