@@ -21,7 +21,7 @@ import sympy
 from marrowsim.errors import InputError
 from marrowsim.mechanisms import InputChange, Mechanism, default_mechanisms
 from marrowsim.mechanisms.base import Context, Namespace
-from marrowsim.parameters import ParameterTable, load_table
+from marrowsim.parameters import load_table
 
 
 class _SignalNotReady(Exception):
@@ -131,6 +131,7 @@ class Model:
         # the derived parameters before it
         derived_exprs: dict[str, Any] = {}
         derived_symbols: dict[str, sympy.Symbol] = {}
+        self.derived_owner: dict[str, str] = {}  # derived parameter -> mechanism
         for m in self.mechanisms:
             ns = self._parameter_namespace(m, table_symbols, derived_symbols)
             for name, expr in m.derived(ns).items():
@@ -138,6 +139,7 @@ class Model:
                     raise ValueError(f"derived parameter {name!r} of {m.name} is defined twice")
                 derived_exprs[name] = sympy.sympify(expr)
                 derived_symbols[name] = sympy.Symbol(name, real=True)
+                self.derived_owner[name] = m.name
         self.derived_names = tuple(derived_exprs)
         self.derived_exprs = derived_exprs
         self.parameter_symbols = tuple(table_symbols.values()) + tuple(derived_symbols.values())
@@ -295,11 +297,6 @@ class Model:
                 changes.append(change)
         return changes
 
-    def parameter_table(self) -> ParameterTable:
-        table = load_table()
-        table.require(self.parameter_names)
-        return table
-
     def equations_markdown(self) -> str:
         """The model's equations as Markdown, printed from the traced expressions
         (the same ones the engine compiles): states, rates, derived parameters,
@@ -330,7 +327,7 @@ class Model:
                 lines += ["Signals (used by name above and in other mechanisms):", "", "```"]
                 lines += [f"{n} = {sympy.sstr(self.display_signals[n])}" for n in m.publishes]
                 lines += ["```", ""]
-            derived = [n for n in self.derived_names if n in m.derived(_AnyNamespace())]
+            derived = [n for n in self.derived_names if self.derived_owner[n] == m.name]
             if derived:
                 lines += ["Derived parameters:", "", "```"]
                 lines += [f"{n} = {sympy.sstr(self.derived_exprs[n])}" for n in derived]
@@ -343,13 +340,3 @@ class Model:
                 ]
                 lines += ["```", ""]
         return "\n".join(lines).rstrip() + "\n"
-
-
-class _AnyNamespace(Namespace):
-    """A namespace answering every name with a symbol (to list derived names)."""
-
-    def __init__(self) -> None:
-        super().__init__("any", {})
-
-    def __getattr__(self, name: str) -> Any:
-        return sympy.Symbol(name)

@@ -25,7 +25,7 @@ from marrowsim.engine import STATUS_MESSAGES, Solver, integrate
 from marrowsim.errors import InputError
 from marrowsim.io.scenario import Scenario, load_scenario
 from marrowsim.model import Model
-from marrowsim.parameters import load_table
+from marrowsim.parameters import load_table, unknown_name_message
 
 DEFAULT_CHUNK = 1000
 
@@ -280,8 +280,6 @@ def simulate(
     if initial:
         for name, value in initial.items():
             if name not in model.state_names:
-                from marrowsim.parameters import unknown_name_message
-
                 raise InputError(unknown_name_message("state", name, model.state_names))
             if not np.isfinite(value) or value < 0:
                 raise InputError(f"initial.{name}: {value!r} must be a finite number >= 0")

@@ -126,7 +126,8 @@ def integrate_patient(
     p = extend(p)
     y = y0.copy()
     ynew = np.empty(n)
-    f = np.empty(n)
+    f = np.empty(n)  # scratch for stage evaluations
+    f0 = np.empty(n)  # f(y) at the start of the step
     k1 = np.empty(n)
     k2 = np.empty(n)
     k3 = np.empty(n)
@@ -163,13 +164,13 @@ def integrate_patient(
             continue
         u = seg_u[s]
         # initial step: 1% of the time scale on which the solution changes
-        rhs(y, p, u, f)
+        rhs(y, p, u, f0)
         d0 = 0.0
         d1 = 0.0
         for i in range(n):
             sc = atol[i] + rtol * abs(y[i])
             d0 += (y[i] / sc) ** 2
-            d1 += (f[i] / sc) ** 2
+            d1 += (f0[i] / sc) ** 2
         d0 = math.sqrt(d0 / n)
         d1 = math.sqrt(d1 / n)
         h = t_end - t
@@ -177,6 +178,7 @@ def integrate_patient(
             h = min(h, 0.01 * d0 / d1)
         h = min(max(h, 1e-10 * (t_end - t)), max_step)
         rejected = False
+        have_jacobian = False  # f0 is fresh here; J is made at the first step
         while t < t_end:
             if steps + rejects >= max_steps:
                 status = STATUS_TOO_MANY_STEPS
@@ -184,8 +186,11 @@ def integrate_patient(
             last = t + h >= t_end - 1e-12 * max(1.0, abs(t_end))
             if last:
                 h = t_end - t
-            rhs(y, p, u, f)
-            jac(y, p, u, jv)
+            # f(y) and J(y) are evaluated once per state: a rejected step
+            # retries from the same y with only a smaller h
+            if not have_jacobian:
+                jac(y, p, u, jv)
+                have_jacobian = True
             shift = 1.0 / (h * GAMMA)
             use_dense = not factor(jv, shift, lu)
             if use_dense:
@@ -203,7 +208,7 @@ def integrate_patient(
             inv_h = 1.0 / h
             # stage 1
             for i in range(n):
-                k1[i] = f[i]
+                k1[i] = f0[i]
             linear_solve(use_dense, lu, dm, piv, k1)
             # stage 2
             for i in range(n):
@@ -276,6 +281,9 @@ def integrate_patient(
             for i in range(n):
                 y[i] = ynew[i]
             steps += 1
+            if t < t_end:
+                rhs(y, p, u, f0)
+            have_jacobian = False
             factor_h = 6.0 if err == 0.0 else min(6.0, max(0.2, 0.9 * err**-0.25))
             if rejected:
                 factor_h = min(factor_h, 1.0)

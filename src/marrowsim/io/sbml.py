@@ -165,6 +165,16 @@ def export_sbml(
             _notes(p, notes)
         return p
 
+    def attach(kind: str, variable: str, expr: Any) -> None:
+        """An initial assignment, rate rule or assignment rule for ``variable``."""
+        if kind == "initial":
+            element = sbml.createInitialAssignment()
+            element.setSymbol(variable)
+        else:
+            element = sbml.createRateRule() if kind == "rate" else sbml.createAssignmentRule()
+            element.setVariable(variable)
+        element.setMath(formula(expr, f"{kind} of {variable}"))
+
     for k, pname in enumerate(model.parameter_names):
         entry = table[pname]
         variability = f" between-patient CV {entry.variability.cv:g}." if entry.variability else ""
@@ -183,9 +193,7 @@ def export_sbml(
             True,
             f"derived parameter = {sympy.sstr(model.derived_exprs[dname])}",
         )
-        assignment = sbml.createInitialAssignment()
-        assignment.setSymbol(dname)
-        assignment.setMath(formula(model.derived_exprs[dname], dname))
+        attach("initial", dname, model.derived_exprs[dname])
     for k, info in enumerate(model.states):
         parameter(
             info.name,
@@ -194,12 +202,8 @@ def export_sbml(
             False,
             f"state of {info.mechanism}: {info.meaning} [{info.unit}]",
         )
-        assignment = sbml.createInitialAssignment()
-        assignment.setSymbol(info.name)
-        assignment.setMath(formula(model.steady_state_exprs[info.name], f"initial {info.name}"))
-        rule = sbml.createRateRule()
-        rule.setVariable(info.name)
-        rule.setMath(formula(model.rate_exprs[info.name], f"rate of {info.name}"))
+        attach("initial", info.name, model.steady_state_exprs[info.name])
+        attach("rate", info.name, model.rate_exprs[info.name])
     for inp in model.inputs:
         parameter(inp.name, inp.default, inp.unit, False, f"input: {inp.meaning}")
     symbols = {n: sympy.Symbol(n) for n in model.parameter_names}
@@ -222,9 +226,7 @@ def export_sbml(
             False,
             f"readout: {readout.meaning} [{readout.unit}]",
         )
-        rule = sbml.createAssignmentRule()
-        rule.setVariable(readout.name)
-        rule.setMath(formula(model.readout_exprs[readout.name], f"readout {readout.name}"))
+        attach("assignment", readout.name, model.readout_exprs[readout.name])
 
     errors = consistency_errors(document)
     if errors:

@@ -25,6 +25,8 @@ from marrowsim.mechanisms.base import (
     chain_steady_state,
 )
 
+# transit-chain lengths are structural: 3 compartments per maturation phase as
+# in Friberg et al., J Clin Oncol 2002 (assumed for each lineage phase here)
 PROGENITOR_STAGES = 3
 RBC_STAGES = 16  # 16 compartments: lifespan CV 25%, near-linear Hb decline
 # unit conversion: (10^9 cells/L) x (pg/cell) = 10^-3 g/L = 10^-4 g/dL

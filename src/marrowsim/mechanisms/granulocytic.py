@@ -21,6 +21,7 @@ from marrowsim.mechanisms.base import (
     chain_steady_state,
 )
 
+# 3 transit compartments per phase, as in Friberg et al., J Clin Oncol 2002 (assumed)
 MITOTIC_STAGES = 3
 MATURATION_STAGES = 3
 

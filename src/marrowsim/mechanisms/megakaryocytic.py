@@ -21,6 +21,8 @@ from marrowsim.mechanisms.base import (
     chain_steady_state,
 )
 
+# transit-chain lengths are structural (assumed; Friberg 2002 uses 3 per phase);
+# 3 platelet age classes make survival closer to the fixed life than an exponential
 PROGENITOR_STAGES = 3
 MEGAKARYOCYTE_STAGES = 2
 PLATELET_STAGES = 3
