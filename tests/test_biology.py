@@ -140,7 +140,7 @@ def test_cytokines_rise_during_the_attack():
     baseline = ifn[0]
     assert ifn[result.days == 20][0] == pytest.approx(baseline)
     assert 1.5 * baseline < ifn.max() < 5 * baseline  # 2-3-fold in immune AA mice
-    epo = result.state("epo")[0]
+    epo = result.state("erythropoietin")[0]
     assert epo[-1] > 2 * epo[0]  # EPO answers the anemia
 
 

@@ -49,11 +49,16 @@ def test_export_is_valid_sbml_with_units_sources_events_and_readouts():
     assert "Lee-Six" in pool.getNotesString()
     assert sbml.getUnitDefinition(pool.getUnits()) is not None
     assert sbml.getParameter("anc").getUnits() == sbml.getParameter("neutrophil").getUnits()
-    assert sbml.getNumEvents() == 1
-    assert (
-        libsbml.formulaToL3String(sbml.getEvent(0).getTrigger().getMath())
-        == "time >= immune_trigger_day"
-    )
+    triggers = {
+        libsbml.formulaToL3String(sbml.getEvent(k).getTrigger().getMath())
+        for k in range(sbml.getNumEvents())
+    }
+    assert triggers == {
+        "time >= immune_trigger_day",
+        "time >= immune_end_day",
+        "time >= blood_loss_start_day",
+        "time >= (blood_loss_duration_days + blood_loss_start_day)",
+    }
 
 
 def _roadrunner(text, days, rtol=1e-10, atol=1e-12):

@@ -288,6 +288,12 @@ class Model:
         scale = np.where(np.isnan(declared), typical, declared)
         return np.where(scale > 0, scale, 1.0)
 
+    def check(self, values: Mapping[str, np.ndarray]) -> None:
+        """Refuse parameter values that do not make sense together."""
+        for m in self.mechanisms:
+            for problem in m.problems(values):
+                raise InputError(problem)
+
     def schedule(self, values: Mapping[str, np.ndarray]) -> list[InputChange]:
         changes = []
         for m in self.mechanisms:

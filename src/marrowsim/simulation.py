@@ -274,6 +274,7 @@ def simulate(
         values = draw_cohort(typical_values, int(patients), seed)
         varying = varying_parameters(typical_values)
         typical = False
+    model.check(values)
     params = model.parameter_matrix(values)
     y0 = model.steady_state(params)
     atol_scale = model.state_scale(y0)

@@ -89,6 +89,12 @@ def segments(
                 u[index[changes[k].input]] = values[k][i]
         inputs.append(u.copy())
         bounds.append(t_end)
+        # a change that leaves every input as it was needs no new segment
+        keep = [0] + [
+            s for s in range(1, len(inputs)) if not np.array_equal(inputs[s], inputs[s - 1])
+        ]
+        inputs = [inputs[s] for s in keep]
+        bounds = [bounds[s] for s in keep] + [t_end]
         per_patient.append((bounds, inputs))
     width = max(len(inputs) for _, inputs in per_patient)
     seg_t = np.full((n_patients, width + 1), t_end)

@@ -221,7 +221,9 @@ def generate_source(model: Model) -> tuple[str, SparsePattern]:
     jacobian: list[tuple[int, int, Any]] = []
     for i, rate in enumerate(rates):
         for s in sorted(rate.free_symbols & set(index), key=lambda x: index[x]):
-            d = sympy.diff(rate, s)
+            # sympy writes d(x**n)/dx as n*x**n/x, which is 0/0 at x = 0 for a
+            # symbolic n (an empty compartment); combine it to n*x**(n - 1)
+            d = sympy.powsimp(sympy.diff(rate, s), combine="exp")
             if d != 0:
                 jacobian.append((i, index[s], d))
     pattern = sparsity(len(rates), {(i, j) for i, j, _ in jacobian})

@@ -1,6 +1,7 @@
 """Biology, one module per mechanism. No solver code lives here."""
 
 from marrowsim.mechanisms.base import Input, InputChange, Mechanism, Readout, State
+from marrowsim.mechanisms.blood_loss import BloodLoss
 from marrowsim.mechanisms.erythroid import Erythroid
 from marrowsim.mechanisms.feedback import Feedback
 from marrowsim.mechanisms.granulocytic import Granulocytic
@@ -15,6 +16,7 @@ def default_mechanisms() -> tuple[Mechanism, ...]:
     """The mechanisms of the core marrow + immune-attack model, in order."""
     return (
         ImmuneAttack(),
+        BloodLoss(),
         StemCells(),
         Erythroid(),
         Granulocytic(),
@@ -26,6 +28,7 @@ def default_mechanisms() -> tuple[Mechanism, ...]:
 
 
 __all__ = [
+    "BloodLoss",
     "Erythroid",
     "Feedback",
     "Granulocytic",

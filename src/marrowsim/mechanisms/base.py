@@ -176,6 +176,11 @@ class Mechanism:
         """Expressions of this mechanism's readouts."""
         return {}
 
+    def problems(self, values: Mapping[str, Any]) -> list[str]:
+        """Messages for parameter values that are each inside their bounds but
+        do not make sense together (``values[name]`` is an array per patient)."""
+        return []
+
     def schedule(self, p: Mapping[str, Any]) -> list[InputChange]:
         """Input changes, written once for two uses: ``p[name]`` is either a
         numeric array (n_patients,) for simulation, or a sympy symbol for the
@@ -216,3 +221,19 @@ def saturating_gain(level: Expr, baseline: Expr, max_gain: Expr) -> Expr:
     """Hyperbolic response to a hormone ``level``, equal to 1 at ``baseline``
     and approaching ``max_gain`` at high levels (0 at zero level)."""
     return max_gain * level / (level + (max_gain - 1) * baseline)
+
+
+def smooth_ceiling(flux: Expr, baseline: Expr, max_fold: Expr, sharpness: int = 4) -> Expr:
+    """``flux`` limited smoothly to ``max_fold * baseline``: nearly unchanged
+    well below the ceiling, exactly ``baseline`` at ``baseline`` (so a healthy
+    steady state stays exact), and never above the ceiling."""
+    ceiling = max_fold * baseline
+    at_baseline = (1 + max_fold ** (-sharpness)) ** (sympy.Rational(1, sharpness))
+    return at_baseline * flux / (1 + (flux / ceiling) ** sharpness) ** sympy.Rational(1, sharpness)
+
+
+def hill_drive(level: Expr, half: Expr, exponent: Expr) -> Expr:
+    """Drive in 0..1 that rises as ``level`` (1 = healthy) falls: 0 at the
+    healthy level, 1 when the level is gone, half-way near ``half`` (slightly
+    negative above the healthy level, i.e. a crowded pool slows down)."""
+    return (1 - level**exponent) * half**exponent / (half**exponent + level**exponent)

@@ -7,6 +7,12 @@ age through a chain of ``rbc`` compartments whose total mean transit is the
 red-cell lifespan, so when production stops Hb falls nearly linearly to zero
 over ~120 days instead of exponentially (Colijn & Mackey 2005; DESIGN).
 
+Iron supply sets a ceiling on erythroid output: with iron from stores the
+marrow reaches only 2-3 times its basal production (Hillman & Henderson,
+J Clin Invest 1969), whatever the EPO drive. A blood loss (signal
+``blood_loss_rate``, the fraction of blood volume lost per day) removes
+reticulocytes and red cells of every age alike.
+
 All compartments are in 10^9 cells per litre of blood volume. The production
 that puts Hb on its set point is derived, so the healthy patient starts at
 equilibrium whatever its parameters.
@@ -23,6 +29,7 @@ from marrowsim.mechanisms.base import (
     by_name,
     chain_rates,
     chain_steady_state,
+    smooth_ceiling,
 )
 
 # transit-chain lengths are structural: 3 compartments per maturation phase as
@@ -62,6 +69,7 @@ class Erythroid(Mechanism):
         "rbc_random_loss_rate",
         "mean_corpuscular_hemoglobin",
         "hb_set_point",
+        "erythroid_iron_max_fold",
     )
     readouts = (
         Readout("hb", "g/dL", "blood hemoglobin"),
@@ -93,11 +101,13 @@ class Erythroid(Mechanism):
 
     def rates(self, c: Context) -> dict:
         s, p = c.s, c.p
-        inflow = (
+        demand = (
             p.erythroid_production_healthy
             * c.signal("progenitor_output_relative", 1)
             * c.signal("epo_erythroid_gain", 1)
         )
+        inflow = smooth_ceiling(demand, p.erythroid_production_healthy, p.erythroid_iron_max_fold)
+        bled = c.signal("blood_loss_rate", 0)
         k_progenitor = _progenitor_rate(p)
         rates = by_name(
             s.erythroid_progenitor, chain_rates(inflow, k_progenitor, s.erythroid_progenitor)
@@ -109,10 +119,12 @@ class Erythroid(Mechanism):
         rates["reticulocyte"] = (
             s.marrow_reticulocyte / p.marrow_reticulocyte_days
             - s.reticulocyte / p.blood_reticulocyte_days
+            - bled * s.reticulocyte
         )
         rbc_rates = chain_rates(
             s.reticulocyte / p.blood_reticulocyte_days, _rbc_rate(p), s.rbc, p.rbc_random_loss_rate
         )
+        rbc_rates = [rate - bled * x for rate, x in zip(rbc_rates, s.rbc, strict=True)]
         rates.update(by_name(s.rbc, rbc_rates))
         return rates
 

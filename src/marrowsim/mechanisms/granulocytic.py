@@ -95,7 +95,11 @@ class Granulocytic(Mechanism):
             )
         )
         rates["neutrophil_reserve"] = k_maturation * s.granulocyte_maturing[-1] - release
-        rates["neutrophil"] = release - p.neutrophil_removal_rate * s.neutrophil
+        rates["neutrophil"] = (
+            release
+            - p.neutrophil_removal_rate * s.neutrophil
+            - c.signal("blood_loss_rate", 0) * s.neutrophil
+        )
         return rates
 
     def steady_state(self, p: Namespace) -> dict:

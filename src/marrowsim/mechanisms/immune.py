@@ -1,8 +1,12 @@
 """Immune attack on haematopoietic stem and progenitor cells.
 
 Autoreactive effector T cells (``t_effector``) are recruited once tolerance
-breaks (input ``immune_attack_on``, switched on at ``immune_trigger_day``) at a
-rate set by ``immune_strength`` and by HSPC antigen; they expand on antigen,
+breaks (input ``immune_attack_on``, switched on at ``immune_trigger_day`` and
+off at ``immune_end_day``) at a rate set by ``immune_strength`` and by HSPC
+antigen. Tolerance can return: recruitment wanes as ``tolerance_restored``
+accumulates at the patient's ``immune_tolerance_recovery_rate`` (near zero in
+most patients, faster in a few: spontaneous remissions are seen in about 13%
+of adults, mostly within weeks of onset; Haematologica 2001;86:928). Effectors expand on antigen,
 restrained by regulatory T cells, and die. Regulatory T cells are induced by
 effector activity. Effectors secrete IFN-gamma and TNF-alpha, cleared within
 hours. The cytokines (their excess over the healthy baseline):
@@ -21,6 +25,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from marrowsim.mechanisms.base import (
     Context,
     Input,
@@ -29,6 +35,7 @@ from marrowsim.mechanisms.base import (
     Namespace,
     Readout,
     State,
+    exp,
 )
 
 
@@ -49,6 +56,12 @@ class ImmuneAttack(Mechanism):
             "Fas expression on HSPC induced by IFN-gamma",
             scale=0.1,
         ),
+        State(
+            "tolerance_restored",
+            "dimensionless",
+            "restored tolerance since the attack began (recruitment falls as exp(-x))",
+            scale=1.0,
+        ),
     )
     inputs = (Input("immune_attack_on", "switch", "1 once tolerance is broken, else 0"),)
     readouts = (
@@ -58,6 +71,8 @@ class ImmuneAttack(Mechanism):
     parameters = (
         "immune_strength",
         "immune_trigger_day",
+        "immune_end_day",
+        "immune_tolerance_recovery_rate",
         "t_effector_activation_rate",
         "t_effector_expansion_rate",
         "t_effector_death_rate",
@@ -77,6 +92,7 @@ class ImmuneAttack(Mechanism):
         "fas_sensitisation_days",
         "hsc_ifn_apoptosis_max",
         "hsc_tnf_apoptosis_max",
+        "progenitor_immune_sensitivity",
         "hsc_ifn_self_renewal_inhibition_max",
         "hsc_ifn_cycling_inhibition_max",
         "tpo_ifn_block_max",
@@ -106,7 +122,8 @@ class ImmuneAttack(Mechanism):
             "interferon_gamma_effect": ifn_effect,
             "tnf_alpha_effect": tnf_effect,
             "hsc_extra_apoptosis_rate": apoptosis,
-            "progenitor_extra_apoptosis_rate": apoptosis,
+            # cycling progenitors carry more Fas than dormant HSC (Maciejewski 1995)
+            "progenitor_extra_apoptosis_rate": apoptosis * p.progenitor_immune_sensitivity,
             "hsc_self_renewal_inhibition": p.hsc_ifn_self_renewal_inhibition_max * ifn_effect,
             "hsc_cycling_inhibition": p.hsc_ifn_cycling_inhibition_max * ifn_effect,
             "tpo_signalling_block": p.tpo_ifn_block_max * ifn_effect,
@@ -119,7 +136,11 @@ class ImmuneAttack(Mechanism):
         antigen_drive = antigen / (antigen + p.immune_antigen_half_saturation)
         suppression = 1 / (1 + s.t_regulatory / p.t_regulatory_suppression_half)
         recruitment = (
-            u.immune_attack_on * p.immune_strength * p.t_effector_activation_rate * antigen_drive
+            u.immune_attack_on
+            * p.immune_strength
+            * p.t_effector_activation_rate
+            * antigen_drive
+            * exp(-s.tolerance_restored)
         )
         return {
             "t_effector": recruitment
@@ -134,6 +155,7 @@ class ImmuneAttack(Mechanism):
             - p.tnf_alpha_clearance_rate * s.tnf_alpha_excess,
             "fas_sensitisation": (c.sig["interferon_gamma_effect"] - s.fas_sensitisation)
             / p.fas_sensitisation_days,
+            "tolerance_restored": u.immune_attack_on * p.immune_tolerance_recovery_rate,
         }
 
     def steady_state(self, p: Namespace) -> dict:
@@ -143,6 +165,7 @@ class ImmuneAttack(Mechanism):
             "interferon_gamma_excess": 0,
             "tnf_alpha_excess": 0,
             "fas_sensitisation": 0,
+            "tolerance_restored": 0,
         }
 
     def readout_values(self, c: Context) -> dict:
@@ -152,6 +175,23 @@ class ImmuneAttack(Mechanism):
             "tnf_alpha": p.tnf_alpha_baseline + s.tnf_alpha_excess,
         }
 
+    def problems(self, values: Any) -> list[str]:
+        end, trigger = (
+            np.asarray(values["immune_end_day"]),
+            np.asarray(values["immune_trigger_day"]),
+        )
+        bad = np.flatnonzero(end <= trigger)
+        if len(bad):
+            k = bad[0]
+            return [
+                f"immune.end_day: {float(end.flat[k]):g} must come after immune.trigger_day"
+                f" ({float(trigger.flat[k]):g})"
+            ]
+        return []
+
     def schedule(self, p: Any) -> list[InputChange]:
         # p holds numbers (simulation) or symbols (SBML export)
-        return [InputChange("immune_attack_on", p["immune_trigger_day"], 1.0)]
+        return [
+            InputChange("immune_attack_on", p["immune_trigger_day"], 1.0),
+            InputChange("immune_attack_on", p["immune_end_day"], 0.0),
+        ]

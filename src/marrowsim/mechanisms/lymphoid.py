@@ -38,6 +38,7 @@ class Lymphoid(Mechanism):
         return {
             "lymphocyte_pool": (p.lymphocyte_set_point * supply - c.s.lymphocyte_pool)
             / p.lymphocyte_lifespan_days
+            - c.signal("blood_loss_rate", 0) * c.s.lymphocyte_pool
         }
 
     def steady_state(self, p: Namespace) -> dict:

@@ -91,9 +91,12 @@ class Megakaryocytic(Mechanism):
                 ),
             )
         )
+        platelet_rates = chain_rates(k_maturation * s.megakaryocyte[-1], k_platelet, s.platelet)
+        bled = c.signal("blood_loss_rate", 0)
         rates.update(
             by_name(
-                s.platelet, chain_rates(k_maturation * s.megakaryocyte[-1], k_platelet, s.platelet)
+                s.platelet,
+                [rate - bled * x for rate, x in zip(platelet_rates, s.platelet, strict=True)],
             )
         )
         return rates

@@ -1,17 +1,36 @@
 """Haematopoietic stem cells (HSC) and multipotent progenitors (MPP).
 
-HSC divide about once per 40 weeks (Catlin et al., Blood 2011). A division is
-self-renewing with probability ``a`` (both daughters stay stem cells), otherwise
-both daughters leave for the MPP pool (the Stiehl / Marciniak-Czochra
-self-renewal form). ``a`` falls as the niche fills, so the pool is held at its
-niche-limited size; when loss outruns the largest net self-renewal
-``division_rate * (2 * a_max - 1)`` the pool collapses: aplasia as a loss of the
-HSC steady state (Mackey, Blood 1978).
+HSC divide about once per 40 weeks in health (Catlin et al., Blood 2011). A
+division is self-renewing with probability ``a`` (both daughters stay stem
+cells), otherwise both daughters leave for the MPP pool (the Stiehl /
+Marciniak-Czochra self-renewal form). ``a`` falls as the niche fills, so the
+pool is held at its niche-limited size (``niche_capacity``, a fraction of the
+healthy carrying capacity); when loss outruns the largest net self-renewal the
+pool collapses: aplasia as a loss of the HSC steady state (Mackey, Blood 1978).
+
+Stress haematopoiesis (the marrow's reserve):
+
+* dormant HSC are activated when the niche has emptied (the Colijn & Mackey
+  2005 re-entry Hill form in niche occupancy, exponent 4): cycling speeds up
+  to ``hsc_activation_max_fold`` while the pool regrows, and is back to normal
+  once the niche is full again, whatever its capacity;
+* thrombopoietin acts on HSC through c-MPL as well as on megakaryopoiesis
+  (Kovtonyuk et al., Blood 2016): high TPO, i.e. low platelet and megakaryocyte
+  mass, speeds HSC cycling up to ``hsc_tpo_max_fold``;
+* MPP amplification rises as their output falls (a progenitor-deficit signal,
+  of which serum FLT3 ligand is the measured marker: ~190-fold in severe AA,
+  normal again in remission; Wodnar-Filipowicz et al., Blood 1996), so blood
+  counts are near normal on about 10% of the HSC pool, as in patients in
+  remission (Maciejewski et al., Am J Hematol 2000; Podesta et al., Blood 1998).
+
+Both are exactly neutral at the healthy steady state.
 
 Signals consumed (neutral when the mechanism is absent):
 ``hsc_extra_apoptosis_rate`` (1/day), ``hsc_self_renewal_inhibition`` and
 ``hsc_cycling_inhibition`` (fractions), ``progenitor_extra_apoptosis_rate``
-(1/day), ``niche_capacity`` (fraction of healthy, a later issue makes it dynamic).
+(1/day), ``tpo_hsc_relative`` (effective TPO over its healthy level),
+``niche_support`` (fraction of ``niche_capacity`` the stroma supports; a later
+issue makes the niche dynamic).
 
 Published: ``hsc_relative`` (fraction of the healthy pool) and
 ``progenitor_output_relative`` (MPP output as a fraction of healthy), which
@@ -20,7 +39,23 @@ feeds every lineage.
 
 from __future__ import annotations
 
-from marrowsim.mechanisms.base import Context, Mechanism, Namespace, Readout, State
+from marrowsim.mechanisms.base import (
+    Context,
+    Mechanism,
+    Namespace,
+    Readout,
+    State,
+    exp,
+    hill_drive,
+    log,
+)
+
+# Hill exponents are structural (integers keep the Jacobian defined at an
+# empty compartment): HSC re-entry s = 4 (Colijn & Mackey, J Theor Biol
+# 2005;237:117), used for the TPO drive on HSC too (assumed); MPP compensation
+# as steep (assumed: nearly all in use once progenitor output is below 40%)
+HSC_ACTIVATION_HILL = 4
+MPP_COMPENSATION_HILL = 4
 
 
 class StemCells(Mechanism):
@@ -31,11 +66,17 @@ class StemCells(Mechanism):
     )
     parameters = (
         "hsc_pool_size",
+        "niche_capacity",
         "hsc_division_rate",
         "hsc_self_renewal_max",
         "hsc_apoptosis_rate",
+        "hsc_activation_max_fold",
+        "hsc_activation_half_pool",
+        "hsc_tpo_max_fold",
+        "hsc_tpo_half_fold",
         "mpp_amplification",
         "mpp_transit_days",
+        "mpp_compensation_max_fold",
     )
     readouts = (Readout("hsc", "fraction", "HSC pool as a fraction of the healthy pool"),)
     publishes = ("hsc_relative", "progenitor_output_relative")
@@ -61,19 +102,39 @@ class StemCells(Mechanism):
 
     def rates(self, c: Context) -> dict:
         s, p = c.s, c.p
-        niche = c.signal("niche_capacity", 1)
-        division_rate = p.hsc_division_rate * (1 - c.signal("hsc_cycling_inhibition", 0))
+        hsc = c.sig["hsc_relative"]
+        niche = p.niche_capacity * c.signal("niche_support", 1)
+        # dormant HSC activation by an emptied niche (occupancy below capacity,
+        # as during regrowth; zero at any steady state) ...
+        pool_drive = hill_drive(hsc / niche, p.hsc_activation_half_pool, HSC_ACTIVATION_HILL)
+        # ... and by TPO through c-MPL on HSC, saturating at a few fold normal
+        tpo = c.signal("tpo_hsc_relative", 1) ** HSC_ACTIVATION_HILL
+        tpo_gain = 1 + (p.hsc_tpo_max_fold - 1) * (tpo - 1) / (
+            tpo + p.hsc_tpo_half_fold**HSC_ACTIVATION_HILL
+        )
+        # geometric in the drive: 1 in health, the maximum at full drive, and
+        # positive for a crowded niche (where the drive is negative)
+        activation = exp(log(p.hsc_activation_max_fold) * pool_drive) * tpo_gain
+        division_rate = (
+            p.hsc_division_rate * activation * (1 - c.signal("hsc_cycling_inhibition", 0))
+        )
         self_renewal = (
             p.hsc_self_renewal_max
-            / (1 + p.hsc_niche_crowding * s.hsc_cells / (p.hsc_pool_size * niche))
+            / (1 + p.hsc_niche_crowding * hsc / niche)
             * (1 - c.signal("hsc_self_renewal_inhibition", 0))
         )
         apoptosis = p.hsc_apoptosis_rate + c.signal("hsc_extra_apoptosis_rate", 0)
         differentiation = 2 * division_rate * (1 - self_renewal) * s.hsc_cells
+        # progenitor deficit raises MPP amplification (1 at the healthy output)
+        compensation = p.mpp_compensation_max_fold / (
+            1
+            + (p.mpp_compensation_max_fold - 1)
+            * c.sig["progenitor_output_relative"] ** MPP_COMPENSATION_HILL
+        )
         return {
             "hsc_cells": division_rate * (2 * self_renewal - 1) * s.hsc_cells
             - apoptosis * s.hsc_cells,
-            "mpp": p.mpp_amplification * differentiation
+            "mpp": p.mpp_amplification * compensation * differentiation
             - s.mpp / p.mpp_transit_days
             - c.signal("progenitor_extra_apoptosis_rate", 0) * s.mpp,
         }
