@@ -180,3 +180,25 @@ def test_mild_attack_stays_non_severe_for_five_years():
 def test_attack_end_must_follow_its_start():
     with pytest.raises(marrowsim.InputError, match=r"immune\.end_day"):
         marrowsim.simulate("immune-aa", days=10, set={"immune.end_day": 5})
+
+
+@pytest.mark.slow
+def test_non_severe_aa_at_diagnosis_mostly_stays_some_progress_some_improve():
+    # adults with non-severe AA: 19% progressed to severe and 17% improved of 96
+    # (Kwon et al., Int J Hematol 2010); 16% progressed of 85 (Patel et al., BJH 2020)
+    result = marrowsim.simulate("immune-aa-mild", patients=500, seed=0, days=5 * 365, every=5)
+    code = result.severity_code
+    step = result.days[1] - result.days[0]
+    settle = int(90 / step)  # a diagnosis of non-severe AA still holds 90 days later
+    diagnosed, progressed, improved = [], [], []
+    for patient in code:
+        hit = np.flatnonzero(patient >= 1)
+        if not len(hit) or (patient[hit[0] : hit[0] + settle] >= 2).any():
+            continue
+        diagnosed.append(True)
+        progressed.append(bool((patient[hit[0] :] >= 2).any()))
+        improved.append(not progressed[-1] and patient[-1] == 0)
+    assert len(diagnosed) >= 40
+    assert 0.10 <= np.mean(progressed) <= 0.35
+    assert 0.05 <= np.mean(improved) <= 0.35
+    assert 1 - np.mean(progressed) - np.mean(improved) >= 0.3  # most stay non-severe

@@ -223,7 +223,7 @@ def saturating_gain(level: Expr, baseline: Expr, max_gain: Expr) -> Expr:
     return max_gain * level / (level + (max_gain - 1) * baseline)
 
 
-def smooth_ceiling(flux: Expr, baseline: Expr, max_fold: Expr, sharpness: int = 4) -> Expr:
+def smooth_ceiling(flux: Expr, baseline: Expr, max_fold: Expr, sharpness: int = 2) -> Expr:
     """``flux`` limited smoothly to ``max_fold * baseline``: nearly unchanged
     well below the ceiling, exactly ``baseline`` at ``baseline`` (so a healthy
     steady state stays exact), and never above the ceiling."""

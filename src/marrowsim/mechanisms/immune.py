@@ -3,10 +3,13 @@
 Autoreactive effector T cells (``t_effector``) are recruited once tolerance
 breaks (input ``immune_attack_on``, switched on at ``immune_trigger_day`` and
 off at ``immune_end_day``) at a rate set by ``immune_strength`` and by HSPC
-antigen. Tolerance can return: recruitment wanes as ``tolerance_restored``
-accumulates at the patient's ``immune_tolerance_recovery_rate`` (near zero in
-most patients, faster in a few: spontaneous remissions are seen in about 13%
-of adults, mostly within weeks of onset; Haematologica 2001;86:928). Effectors expand on antigen,
+antigen. Tolerance drifts, differently in each patient: ``tolerance_restored``
+accumulates at the patient's ``immune_tolerance_recovery_rate`` minus its
+``immune_escalation_rate``; recruitment wanes as tolerance returns
+(spontaneous remissions in about 13% of adults, Haematologica 2001;86:928) and
+grows, up to ``immune_escalation_max_fold``, as it is lost further (moderate
+AA progresses to severe in about a fifth of adults, Kwon et al., Int J Hematol
+2010). Effectors expand on antigen,
 restrained by regulatory T cells, and die. Regulatory T cells are induced by
 effector activity. Effectors secrete IFN-gamma and TNF-alpha, cleared within
 hours. The cytokines (their excess over the healthy baseline):
@@ -59,7 +62,7 @@ class ImmuneAttack(Mechanism):
         State(
             "tolerance_restored",
             "dimensionless",
-            "restored tolerance since the attack began (recruitment falls as exp(-x))",
+            "net tolerance regained since the attack began (negative: lost further)",
             scale=1.0,
         ),
     )
@@ -73,6 +76,8 @@ class ImmuneAttack(Mechanism):
         "immune_trigger_day",
         "immune_end_day",
         "immune_tolerance_recovery_rate",
+        "immune_escalation_rate",
+        "immune_escalation_max_fold",
         "t_effector_activation_rate",
         "t_effector_expansion_rate",
         "t_effector_death_rate",
@@ -140,7 +145,8 @@ class ImmuneAttack(Mechanism):
             * p.immune_strength
             * p.t_effector_activation_rate
             * antigen_drive
-            * exp(-s.tolerance_restored)
+            * p.immune_escalation_max_fold
+            / (1 + (p.immune_escalation_max_fold - 1) * exp(s.tolerance_restored))
         )
         return {
             "t_effector": recruitment
@@ -155,7 +161,8 @@ class ImmuneAttack(Mechanism):
             - p.tnf_alpha_clearance_rate * s.tnf_alpha_excess,
             "fas_sensitisation": (c.sig["interferon_gamma_effect"] - s.fas_sensitisation)
             / p.fas_sensitisation_days,
-            "tolerance_restored": u.immune_attack_on * p.immune_tolerance_recovery_rate,
+            "tolerance_restored": u.immune_attack_on
+            * (p.immune_tolerance_recovery_rate - p.immune_escalation_rate),
         }
 
     def steady_state(self, p: Namespace) -> dict:
