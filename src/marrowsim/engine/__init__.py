@@ -141,7 +141,7 @@ def integrate(
     try:
         module.integrate_cohort(
             y0, params, seg_t, seg_u, n_seg, t_out, solver.rtol, atol, solver.max_step, save_states,
-            solver.max_steps, out_r, out_y, status, steps, rejected,
+            solver.max_steps, model.nonnegative, out_r, out_y, status, steps, rejected,
         )  # fmt: skip
     finally:
         numba.set_num_threads(previous)
