@@ -186,9 +186,15 @@ def load_yaml(text: str, origin: str) -> Any:
             f"{origin}: {len(text)} characters is too long for a scenario"
             f" (at most {MAX_FILE_BYTES})"
         )
-    loader = StrictLoader(text)
+    loader = None
     try:
+        loader = StrictLoader(text)
         return loader.get_single_data()
+    except yaml.reader.ReaderError as error:
+        raise InputError(
+            f"{origin}: not valid YAML at character {error.position + 1}:"
+            f" character {error.character!r} is not allowed"
+        ) from None
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -201,7 +207,8 @@ def load_yaml(text: str, origin: str) -> Any:
     except RecursionError:
         raise InputError(f"{origin}: not valid YAML: nested too deeply") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 # -- values -------------------------------------------------------------------

@@ -47,8 +47,11 @@ OUTPUT_NAMES = frozenset(
 )
 # room in a folder name for the staging suffix (".NAME.staging-PID")
 MAX_OUT_NAME_BYTES = inputs.MAX_PATH_PART_BYTES - 30
-# tests only: "simulate=SECONDS,write=SECONDS" pauses (and says so on stderr)
+# tests only: "PHASE=SECONDS" pauses at every PHASE ("simulate", "write": after
+# each staged file), "PHASE#N=SECONDS" at its N-th time only; each pause says
+# "test-hook: PHASE N" on stderr first
 TEST_HOOKS = "MARROWSIM_TEST_HOOKS"
+_hook_counts: dict[str, int] = {}
 
 
 def pause_for_tests(phase: str) -> None:
@@ -56,10 +59,11 @@ def pause_for_tests(phase: str) -> None:
     hooks = os.environ.get(TEST_HOOKS)
     if not hooks:
         return
+    count = _hook_counts[phase] = _hook_counts.get(phase, 0) + 1
     for item in hooks.split(","):
         name, _, seconds = item.partition("=")
-        if name.strip() == phase:
-            print(f"test-hook: {phase}", file=sys.stderr, flush=True)
+        if name.strip() in (phase, f"{phase}#{count}"):
+            print(f"test-hook: {phase} {count}", file=sys.stderr, flush=True)
             time.sleep(float(seconds))
 
 

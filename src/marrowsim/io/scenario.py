@@ -142,9 +142,9 @@ def apply_set(raw: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
         section, name = parts
         target = name if section == "parameters" else f"{section}_{name}"
         if target not in table:
-            raise InputError(
-                inputs.unknown_name("scenario key", key, _dotted_parameter_names(), PARAMETERS_HINT)
-            )
+            sectioned = [n.replace("_", ".", 1) for n in table.names if "_" in n]
+            allowed = sectioned + _dotted_parameter_names()
+            raise InputError(inputs.unknown_name("scenario key", key, allowed, PARAMETERS_HINT))
         return _set_parameter(raw, target, value)
     raise InputError(f"--set {label}: keys have at most two parts (section.name)")
 
