@@ -165,7 +165,7 @@ def test_scenario_file_errors_name_the_key(tmp_path: Path):
     scenario = tmp_path / "bad.yaml"
     scenario.write_text("name: bad\nimmune: 5\n")
     code, _, stderr = cli("run", str(scenario), "--out", str(tmp_path / "out"))
-    assert code == 2 and "scenario key 'immune' must be a mapping" in stderr
+    assert code == 2 and "immune: expected a mapping of names to numbers" in stderr
     scenario.write_bytes(b"name: \xff\xfe bad\n")
     code, _, stderr = cli("run", str(scenario), "--out", str(tmp_path / "out"))
     assert code == 2 and "is not UTF-8 text" in stderr

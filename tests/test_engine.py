@@ -19,6 +19,7 @@ class _KnownSolution(Mechanism):
 
     name = "known_solution"
     states = (State("g", "1", "logistic"), State("x", "1", "cosine"), State("y", "1", "sine"))
+    signed_states = ("x", "y")  # cos and sin: not held >= 0 by the engine
     parameters = ("hsc_division_rate",)
 
     def rates(self, c):
@@ -200,3 +201,28 @@ def test_summary_records_the_settings_and_flat_courses_have_their_nadir_on_day_0
     result = marrowsim.simulate("healthy", days=30, set={"immune.trigger_day": 1000})
     assert result.summary["parameters"]["immune_trigger_day"] == 1000
     assert result.patients.loc[0, "hb_nadir_day"] == 0
+
+
+def _bound_patterns(n_random: int = 6) -> list[dict[str, float]]:
+    """Every parameter at its lower or upper bound: all low, all high, and
+    random mixes (one of which drove Hb to -3e-10 g/dL before the engine held
+    states >= 0)."""
+    table = marrowsim.parameters.load_table()
+    rng = np.random.default_rng(0)
+    picks = [np.zeros(len(table.parameters), int), np.ones(len(table.parameters), int)]
+    picks += [rng.integers(0, 2, len(table.parameters)) for _ in range(n_random)]
+    return [
+        {p.name: p.bounds[b] for p, b in zip(table.parameters, pick, strict=True)} for pick in picks
+    ]
+
+
+@pytest.mark.parametrize("scenario", ["immune-aa", "healthy"])
+def test_no_readout_is_negative_with_every_parameter_at_a_bound(scenario):
+    for values in _bound_patterns():
+        run = marrowsim.simulate(scenario, set={f"parameters.{k}": v for k, v in values.items()},
+                                 save_states=True)  # fmt: skip
+        assert run.status[0] == 0
+        assert np.nanmin(run.readouts) >= 0, dict(
+            zip(run.readout_names, run.readouts[0].min(0), strict=True)
+        )
+        assert np.nanmin(run.states) >= 0

@@ -2,12 +2,17 @@
 
 Every user error (unknown scenario or key, bad number, missing file, unwritable
 folder) ends with one line on stderr naming the field, the value and what is
-allowed, and exit status 2; nothing is half-written.
+allowed, and exit status 2; nothing is half-written. SIGINT (Ctrl-C) and
+SIGTERM end a command with the line ``aborted`` and status 130 or 143, and
+leave ``--out`` as it was.
 """
 
 from __future__ import annotations
 
+import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,6 +20,7 @@ import typer
 
 from marrowsim import __version__
 from marrowsim.errors import InputError
+from marrowsim.io import inputs
 
 app = typer.Typer(
     add_completion=False,
@@ -37,22 +43,26 @@ def _number(
     *,
     whole: bool = False,
     minimum: float | None = None,
+    maximum: float | None = None,
     positive: bool = False,
 ) -> Any:
     if text is None:
         return None
+    shown = inputs.shown(text)
     try:
         value = float(text)
     except ValueError:
-        raise InputError(f"{option}: {text!r} is not a number") from None
+        raise InputError(f"{option}: {shown} is not a number") from None
     if whole:
         if not value.is_integer():
-            raise InputError(f"{option}: {text!r} must be a whole number")
+            raise InputError(f"{option}: {shown} must be a whole number")
         value = int(value)
     if minimum is not None and not value >= minimum:
-        raise InputError(f"{option}: {text!r} must be >= {minimum:g}")
+        raise InputError(f"{option}: {shown} must be >= {minimum:g}")
+    if maximum is not None and not value <= maximum:
+        raise InputError(f"{option}: {shown} must be <= {maximum:,}")
     if positive and not (0 < value < float("inf")):
-        raise InputError(f"{option}: {text!r} must be a finite number > 0")
+        raise InputError(f"{option}: {shown} must be a finite number > 0")
     return value
 
 
@@ -63,11 +73,14 @@ def _sets(items: list[str]) -> dict[str, Any]:
     for item in items:
         key, sep, text = item.partition("=")
         if not sep or not key.strip():
-            raise InputError(f"--set: {item!r} must look like KEY=VALUE (e.g. immune.strength=0.5)")
+            raise InputError(
+                f"--set: {inputs.shown(item)} must look like KEY=VALUE (e.g. immune.strength=0.5)"
+            )
+        key = inputs.key("--set", key.strip())
         value = parse_value(text)
         if not isinstance(value, int | float) or isinstance(value, bool):
-            raise InputError(f"--set {key}: {text!r} is not a number")
-        out[key.strip()] = value
+            raise InputError(f"--set {inputs.plain(key)}: {inputs.shown(text)} is not a number")
+        out[key] = value
     return out
 
 
@@ -86,22 +99,23 @@ def run(
         list[str] | None, typer.Option("--set", help="override one scenario key: KEY=VALUE")
     ] = None,
     fmt: Annotated[str, typer.Option("--format", help="timecourse format: csv or parquet")] = "csv",
-    out: Annotated[Path, typer.Option(help="output folder")] = Path("out/run"),
+    out: Annotated[str, typer.Option(help="output folder (replaced whole)")] = "out/run",
     workers: Annotated[str | None, typer.Option(help="threads (default: all cores)")] = None,
 ) -> None:
     """Simulate a scenario and write timecourse, patients, summary and figure."""
-    from marrowsim.io.results import FORMATS, check_writable
+    from marrowsim.io.results import FORMATS, check_writable, pause_for_tests
     from marrowsim.simulation import simulate
 
     if fmt not in FORMATS:
-        raise InputError(f"--format: {fmt!r} is not one of {', '.join(FORMATS)}")
+        raise InputError(f"--format: {inputs.shown(fmt)} is not one of {', '.join(FORMATS)}")
     n_days = _number("--days", days, positive=True)
-    n_patients = _number("--patients", patients, whole=True, minimum=1)
-    n_seed = _number("--seed", seed, whole=True, minimum=0)
+    n_patients = _number("--patients", patients, whole=True, minimum=1, maximum=inputs.MAX_PATIENTS)
+    n_seed = _number("--seed", seed, whole=True, minimum=0, maximum=2**128)
     n_every = _number("--every", every, positive=True)
-    n_workers = _number("--workers", workers, whole=True, minimum=1)
+    n_workers = _number("--workers", workers, whole=True, minimum=1, maximum=4096)
     overrides = _sets(set_ or [])
-    check_writable(out)
+    folder = check_writable(out)
+    pause_for_tests("simulate")
 
     progress_bar = None
     callback = None
@@ -129,11 +143,11 @@ def run(
     finally:
         if progress_bar is not None:
             progress_bar.stop()
-    result.write(out, fmt)
+    result.write(folder, fmt)
     _print_summary(result, out)
 
 
-def _print_summary(result: Any, out: Path) -> None:
+def _print_summary(result: Any, out: str) -> None:
     from rich.console import Console
 
     console = Console(highlight=False, markup=False)
@@ -183,7 +197,7 @@ def _print_summary(result: Any, out: Path) -> None:
         )
         if s["solver"]["failed_patients"]:
             console.print(f"  {s['solver']['failed_patients']} patients failed to integrate")
-    console.print(f"wrote {out}/")
+    console.print(f"wrote {out.rstrip('/')}/")
 
 
 @scenarios_app.callback(invoke_without_command=True)
@@ -230,9 +244,7 @@ def export_sbml(
     scenario: Annotated[
         str, typer.Argument(help="built-in scenario name or YAML file")
     ] = DEFAULT_SCENARIO,
-    output: Annotated[Path, typer.Option("--output", "-o", help="SBML file to write")] = Path(
-        "model.xml"
-    ),
+    output: Annotated[str, typer.Option("--output", "-o", help="SBML file to write")] = "model.xml",
     set_: Annotated[
         list[str] | None, typer.Option("--set", help="override one scenario key: KEY=VALUE")
     ] = None,
@@ -247,8 +259,9 @@ def export_sbml(
 
     index = _number("--patient", patient, whole=True, minimum=0)
     n_seed = _number("--seed", seed, whole=True, minimum=0)
+    path = Path(inputs.path_text("--output", output))
     text = export_scenario(scenario, overrides=_sets(set_ or []), patient=index, seed=n_seed)
-    write_text_atomically(output, text)
+    write_text_atomically(path, text)
     typer.echo(f"wrote {output}")
 
 
@@ -266,10 +279,51 @@ def version() -> None:
     typer.echo(__version__)
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Entry point: user errors become one message and exit status 2."""
+class Stopped(BaseException):
+    """SIGINT or SIGTERM arrived (a BaseException, so no ``except Exception``
+    on the way swallows it; ``finally`` blocks still clean up)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _stop(signum: int, frame: Any) -> None:
+    # one stop is enough: a second signal must not interrupt the clean-up
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise Stopped(signum)
+
+
+@contextmanager
+def _stop_on_signals() -> Iterator[None]:
+    """SIGINT and SIGTERM raise :class:`Stopped` (in the main thread only;
+    elsewhere Python cannot install handlers and the defaults stay)."""
     try:
-        app(args=argv, standalone_mode=False)
+        previous = {s: signal.signal(s, _stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    except ValueError:
+        yield
+        return
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: user errors become one message and exit status 2; SIGINT
+    and SIGTERM end with "aborted" and 130 or 143 (128 + the signal)."""
+    code: Any = 0
+    try:
+        with _stop_on_signals():
+            code = app(args=argv, standalone_mode=False)
+    except Stopped as stop:
+        typer.echo("aborted", err=True)
+        sys.exit(128 + stop.signum)
+    except KeyboardInterrupt:
+        typer.echo("aborted", err=True)
+        sys.exit(130)
     except InputError as error:
         typer.echo(f"error: {error}", err=True)
         sys.exit(2)
@@ -284,6 +338,10 @@ def main(argv: list[str] | None = None) -> None:
             typer.echo(f"error: {error.format_message()}", err=True)
             sys.exit(2)
         raise
+    if isinstance(code, int) and code:  # typer returns (not raises) an exit status
+        if code == 130:  # typer's answer to a KeyboardInterrupt
+            typer.echo("aborted", err=True)
+        sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -23,9 +23,10 @@ from marrowsim.clinic.severity import SEVERITY_LEVELS, severity_code
 from marrowsim.cohort import draw_cohort, typical_patient, varying_parameters
 from marrowsim.engine import STATUS_MESSAGES, Solver, integrate
 from marrowsim.errors import InputError
+from marrowsim.io import inputs
 from marrowsim.io.scenario import Scenario, load_scenario
 from marrowsim.model import Model
-from marrowsim.parameters import load_table, unknown_name_message
+from marrowsim.parameters import load_table
 
 DEFAULT_CHUNK = 1000
 
@@ -185,7 +186,7 @@ class Result:
         """Write timecourse, patients, summary and figure atomically to ``out``."""
         from marrowsim.io.results import write_result
 
-        return write_result(self, Path(out), fmt)
+        return write_result(self, out, fmt)
 
 
 _MODEL: Model | None = None
@@ -248,7 +249,24 @@ def simulate(
         ``.timecourse`` (DataFrame, one row per patient and day), ``.patients``
         and ``.summary``.
     """
-    overrides: dict[str, Any] = dict(set or {})
+    # every keyword is checked before any work (a trillion patients are
+    # refused before a seed is spawned)
+    n_patients = (
+        None
+        if patients is None
+        else inputs.whole("patients", patients, ge=1, le=inputs.MAX_PATIENTS)
+    )
+    seed = inputs.whole("seed", seed, ge=0, le=2**128)
+    workers = None if workers is None else inputs.whole("workers", workers, ge=1)
+    chunk_size = inputs.whole("chunk_size", chunk_size, ge=1)
+    save_states = inputs.flag("save_states", save_states)
+    inputs.check_callable("progress", progress)
+    if solver is not None and not isinstance(solver, Solver):
+        raise InputError(f"solver: expected a marrowsim.Solver, got {inputs.kind(solver)}")
+    if model is not None and not isinstance(model, Model):
+        raise InputError(f"model: expected a marrowsim.Model, got {inputs.kind(model)}")
+    overrides = inputs.mapping("set", set, what="scenario keys to values")
+    initial_values = inputs.mapping("initial", initial, what="state names to numbers")
     if days is not None:
         overrides["days"] = days
     if every is not None:
@@ -258,33 +276,29 @@ def simulate(
         if "every" in overrides:
             raise InputError(f"every: {sc.every!r} must not exceed days ({sc.days!r})")
         sc = sc.model_copy(update={"every": sc.days})  # the scenario's default interval
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise InputError(f"seed: {seed!r} must be a whole number >= 0")
-    if chunk_size < 1:
-        raise InputError(f"chunk_size: {chunk_size!r} must be >= 1")
     model = model or default_model()
+    per_row = len(model.readout_names) + (len(model.state_names) if save_states else 0)
+    inputs.output_rows(n_patients or 1, sc.days, sc.every, per_row)
+    for name, value in initial_values.items():
+        inputs.key("initial", name)
+        if name not in model.state_names:
+            raise InputError("initial: " + inputs.unknown_name("state", name, model.state_names))
+        initial_values[name] = inputs.number(f"initial.{name}", value, ge=0)
     typical_values = sc.typical_values()
-    if patients is None:
+    if n_patients is None:
         values = typical_patient(typical_values)
         varying: tuple[str, ...] = ()
         typical = True
     else:
-        if isinstance(patients, bool) or not isinstance(patients, int | np.integer):
-            raise InputError(f"patients: {patients!r} must be a whole number >= 1")
-        values = draw_cohort(typical_values, int(patients), seed)
+        values = draw_cohort(typical_values, n_patients, seed)
         varying = varying_parameters(typical_values)
         typical = False
     model.check(values)
     params = model.parameter_matrix(values)
     y0 = model.steady_state(params)
     atol_scale = model.state_scale(y0)
-    if initial:
-        for name, value in initial.items():
-            if name not in model.state_names:
-                raise InputError(unknown_name_message("state", name, model.state_names))
-            if not np.isfinite(value) or value < 0:
-                raise InputError(f"initial.{name}: {value!r} must be a finite number >= 0")
-            y0[:, model.state_names.index(name)] = value
+    for name, value in initial_values.items():
+        y0[:, model.state_names.index(name)] = value
     # day k * every, without the drift of a float step; the last day is exactly `days`
     n_steps = int(np.floor(sc.days / sc.every * (1 + 1e-12)))
     output_days = np.arange(n_steps + 1) * sc.every

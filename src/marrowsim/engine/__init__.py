@@ -39,14 +39,13 @@ class Solver:
     max_step: float = float("inf")
 
     def __post_init__(self) -> None:
-        if not 1e-14 <= self.rtol <= 1e-1:
-            raise InputError(f"solver.rtol: {self.rtol!r} must lie in [1e-14, 0.1]")
-        if not 0 < self.atol <= 1e-1:
-            raise InputError(f"solver.atol: {self.atol!r} must lie in (0, 0.1]")
-        if not self.max_step > 0:
-            raise InputError(f"solver.max_step: {self.max_step!r} must be > 0")
-        if self.max_steps < 1:
-            raise InputError(f"solver.max_steps: {self.max_steps!r} must be >= 1")
+        from marrowsim.io import inputs
+
+        inputs.number("solver.rtol", self.rtol, ge=1e-14, le=1e-1)
+        inputs.number("solver.atol", self.atol, gt=0, le=1e-1)
+        if not (isinstance(self.max_step, int | float) and self.max_step == float("inf")):
+            inputs.number("solver.max_step", self.max_step, gt=0)
+        inputs.whole("solver.max_steps", self.max_steps, ge=1, le=10**9)
 
 
 @dataclass(frozen=True)
@@ -147,7 +146,7 @@ def integrate(
     try:
         module.integrate_cohort(
             y0, params, seg_t, seg_u, n_seg, t_out, solver.rtol, atol, solver.max_step, save_states,
-            solver.max_steps, out_r, out_y, status, steps, rejected,
+            solver.max_steps, model.nonnegative, out_r, out_y, status, steps, rejected,
         )  # fmt: skip
     finally:
         numba.set_num_threads(previous)

@@ -120,7 +120,20 @@ def record(y, p, out_r, out_y, j, save_states, r):
 
 @nb.njit(cache=True, error_model="numpy")
 def integrate_patient(
-    y0, p, seg_t, seg_u, n_seg, t_out, rtol, atol, max_step, save_states, max_steps, out_r, out_y
+    y0,
+    p,
+    seg_t,
+    seg_u,
+    n_seg,
+    t_out,
+    rtol,
+    atol,
+    max_step,
+    save_states,
+    max_steps,
+    nonneg,
+    out_r,
+    out_y,
 ):
     n = N_STATES
     p = extend(p)
@@ -247,11 +260,19 @@ def integrate_patient(
                     C61 * k1[i] + C62 * k2[i] + C63 * k3[i] + C64 * k4[i] + C65 * k5[i]
                 )
             linear_solve(use_dense, lu, dm, piv, k6)
+            # Non-negative states (Shampine, Thompson, Kierzenka & Byrne, Appl.
+            # Math. Comput. 170, 2005): a negative value counts as error, so a
+            # step whose undershoot exceeds the tolerance is rejected; one within
+            # it is projected to 0 on acceptance (the true value is >= 0 and
+            # within atol of the step's), never carried on into the readouts.
             err = 0.0
             for i in range(n):
                 ynew[i] += k6[i]
                 sc = atol[i] + rtol * max(abs(y[i]), abs(ynew[i]))
-                err += (k6[i] / sc) ** 2
+                e = k6[i]
+                if nonneg[i] and ynew[i] < 0.0:
+                    e = max(abs(e), -ynew[i])
+                err += (e / sc) ** 2
             err = math.sqrt(err / n)
             if not err <= 1.0:  # also catches NaN
                 rejects += 1
@@ -275,11 +296,15 @@ def integrate_patient(
                 one = 1.0 - theta
                 for i in range(n):
                     yd[i] = one * y[i] + theta * (ynew[i] + one * (dense1[i] + theta * dense2[i]))
+                    if nonneg[i] and yd[i] < 0.0:
+                        # between two non-negative step values; the cubic's
+                        # undershoot is within its interpolation error
+                        yd[i] = 0.0
                 record(yd, p, out_r, out_y, j_out, save_states, r)
                 j_out += 1
             t = t_new
             for i in range(n):
-                y[i] = ynew[i]
+                y[i] = 0.0 if nonneg[i] and ynew[i] < 0.0 else ynew[i]
             steps += 1
             if t < t_end:
                 rhs(y, p, u, f0)
@@ -314,6 +339,7 @@ def integrate_cohort(
     max_step,
     save_states,
     max_steps,
+    nonneg,
     out_r,
     out_y,
     status,
@@ -333,6 +359,7 @@ def integrate_cohort(
             max_step,
             save_states,
             max_steps,
+            nonneg,
             out_r[i],
             out_y[i],
         )

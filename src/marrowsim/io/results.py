@@ -1,8 +1,19 @@
 """Writing results: CSV or Parquet tables, JSON summary, PNG figure, atomically.
 
-Everything is first written into a temporary folder beside the destination and
-only then moved into place, file by file with ``os.replace``; a failure while
-simulating or writing leaves no partial file behind.
+A run's outputs are a set: ``--out`` holds either the previous complete set
+or the new complete set, never a mix, whenever the process is stopped. They
+are written into a staging folder *beside* ``--out`` (``.NAME.staging-PID``
+in its parent), then swapped in by renames with SIGINT and SIGTERM held
+back: the old folder is renamed to ``.NAME.old-PID``, the staging folder to
+``NAME``, and the old one removed. Between those two renames ``NAME`` does
+not exist for a moment (a reader sees no folder, never a mix); a SIGKILL
+that lands there leaves both folders, and the next run (or any later write
+to the same ``--out``) puts the old set back and removes the staged one.
+Leftovers of a killed process (staging or old folders whose process no
+longer runs) are cleaned the same way before a run starts.
+
+Because the whole folder is replaced, ``--out`` must be new, empty, or hold
+only the outputs of an earlier run.
 """
 
 from __future__ import annotations
@@ -11,38 +22,148 @@ import contextlib
 import json
 import math
 import os
+import re
 import shutil
+import signal
+import sys
 import tempfile
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from marrowsim.errors import InputError
+from marrowsim.io import inputs
 
 if TYPE_CHECKING:
     from marrowsim.simulation import Result
 
 FORMATS = ("csv", "parquet")
+# every file a run may write; a folder holding anything else is not replaced
+OUTPUT_NAMES = frozenset(
+    {"timecourse.csv", "timecourse.parquet", "patients.csv", "summary.json", "timecourse.png"}
+)
+# room in a folder name for the staging suffix (".NAME.staging-PID")
+MAX_OUT_NAME_BYTES = inputs.MAX_PATH_PART_BYTES - 30
+# tests only: "PHASE=SECONDS" pauses at every PHASE ("simulate", "write": after
+# each staged file), "PHASE#N=SECONDS" at its N-th time only; each pause says
+# "test-hook: PHASE N" on stderr first
+TEST_HOOKS = "MARROWSIM_TEST_HOOKS"
+_hook_counts: dict[str, int] = {}
 
 
-def check_writable(out: Path) -> None:
-    """Fail early, before any simulation, if ``out`` cannot be written; creates
-    nothing (the folder is made only when results are written)."""
-    target = out.resolve()
+def pause_for_tests(phase: str) -> None:
+    """Pause at ``phase`` when the test hook asks for it (never otherwise)."""
+    hooks = os.environ.get(TEST_HOOKS)
+    if not hooks:
+        return
+    count = _hook_counts[phase] = _hook_counts.get(phase, 0) + 1
+    for item in hooks.split(","):
+        name, _, seconds = item.partition("=")
+        if name.strip() in (phase, f"{phase}#{count}"):
+            print(f"test-hook: {phase} {count}", file=sys.stderr, flush=True)
+            time.sleep(float(seconds))
+
+
+def _first_existing(target: Path) -> Path:
     existing = target
-    while not existing.exists():
+    while not existing.exists() and existing != existing.parent:
         existing = existing.parent
+    return existing
+
+
+def check_writable(out: Path | str, option: str = "--out") -> Path:
+    """Fail early, before any simulation, if ``out`` cannot be written or
+    replaced; cleans what a killed earlier run left beside it, creates
+    nothing, and returns the absolute folder."""
+    text = inputs.path_text(option, out)
+    shown = inputs.shown(text)
+    try:
+        target = Path(text).resolve()
+    except (OSError, RuntimeError) as error:
+        raise InputError(f"{option}: {shown} cannot be resolved ({error})") from None
+    here = Path.cwd().resolve()
+    if target == here or target in here.parents:
+        raise InputError(
+            f"{option}: {shown} is the working folder or one above it; the outputs replace"
+            " the whole folder, so give one of their own, e.g. out/run"
+        )
+    if len(os.fsencode(target.name)) > MAX_OUT_NAME_BYTES:
+        raise InputError(
+            f"{option}: the folder name of {shown} is longer than {MAX_OUT_NAME_BYTES} bytes"
+        )
+    clean_stale(target)
+    existing = _first_existing(target)
     if existing != target and not existing.is_dir():
         raise InputError(
-            f"--out: {str(out)!r} is not a writable folder ({str(existing)!r} is a file)"
+            f"{option}: {shown} is not a writable folder ({inputs.shown(str(existing))} is a file)"
         )
-    if existing == target and not target.is_dir():
-        raise InputError(f"--out: {str(out)!r} is not a writable folder (it is a file)")
+    if existing == target:
+        if not target.is_dir():
+            raise InputError(f"{option}: {shown} is not a writable folder (it is a file)")
+        foreign = sorted(p.name for p in target.iterdir() if p.name not in OUTPUT_NAMES)
+        if foreign:
+            raise InputError(
+                f"{option}: {shown} holds files marrowsim did not write"
+                f" ({inputs.shown(foreign[0])}{', ...' if len(foreign) > 1 else ''});"
+                " give a new or empty folder, or one an earlier run wrote"
+            )
+        existing = _first_existing(target.parent)
     if not os.access(existing, os.W_OK | os.X_OK):
         raise InputError(
-            f"--out: {str(out)!r} is not a writable folder (no permission on {str(existing)!r})"
+            f"{option}: {shown} is not a writable folder"
+            f" (no permission on {inputs.shown(str(existing))})"
         )
+    return target
+
+
+_LEFTOVER = re.compile(r"^\.(?P<name>.+)\.(?P<kind>staging|old)-(?P<pid>[0-9]+)$")
+
+
+def _running(pid: int) -> bool:
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, owned by someone else
+    return True
+
+
+def clean_stale(target: Path) -> None:
+    """Remove staging and old folders beside ``target`` whose process is gone;
+    an old folder is put back as ``target`` when ``target`` is missing (its
+    process was killed between the two renames of the swap)."""
+    try:
+        entries = list(target.parent.iterdir())
+    except OSError:
+        return
+    leftovers = []
+    for entry in entries:
+        match = _LEFTOVER.match(entry.name)
+        if match and match["name"] == target.name and not _running(int(match["pid"])):
+            leftovers.append((match["kind"], entry))
+    for kind, entry in sorted(leftovers):  # "old" before "staging"
+        with contextlib.suppress(OSError):
+            if kind == "old" and not target.exists():
+                os.rename(entry, target)
+            else:
+                shutil.rmtree(entry)
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """SIGINT and SIGTERM wait until the block ends (then act at once)."""
+    held = {signal.SIGINT, signal.SIGTERM}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _mode_of_new_files() -> int:
@@ -107,41 +228,73 @@ def _write_table(frame: pd.DataFrame, path: Path, fmt: str) -> None:
         )
 
 
-def write_result(result: Result, out: Path, fmt: str = "csv") -> list[Path]:
-    """Write the four outputs into ``out``. Every file is made in a staging
-    folder first; only when all exist are they renamed into place (each rename
-    atomic), and a timecourse of the other format left by an earlier run is
-    removed, so ``out`` never holds a half-written file or a mix of runs'
-    tables after a failure."""
+def write_result(result: Result, out: Path | str, fmt: str = "csv") -> list[Path]:
+    """Write the outputs as a set, replacing ``out`` whole (module docstring):
+    a failure or a stop at any moment leaves ``out`` as it was."""
     if fmt not in FORMATS:
         raise InputError(f"--format: {fmt!r} is not one of {', '.join(FORMATS)}")
-    check_writable(out)
+    target = check_writable(out)
+    created = _first_existing(target.parent)
     try:
-        out.mkdir(parents=True, exist_ok=True)
+        target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise InputError(
-            f"--out: {str(out)!r} is not a writable folder ({error.strerror or error})"
+            f"--out: {inputs.shown(str(out))} is not a writable folder ({error.strerror or error})"
         ) from None
-    staging = Path(tempfile.mkdtemp(dir=out, prefix=".marrowsim-staging-"))
+    staging = target.parent / f".{target.name}.staging-{os.getpid()}"
+    done = False
     try:
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir()
         timecourse = f"timecourse.{fmt}"
+        names = [timecourse, "patients.csv", "summary.json", "timecourse.png"]
         _write_table(result.timecourse, staging / timecourse, fmt)
+        pause_for_tests("write")
         result.patients.to_csv(staging / "patients.csv", index=False)
-        (staging / "summary.json").write_text(json.dumps(_clean(result.summary), indent=2) + "\n")
+        pause_for_tests("write")
+        (staging / "summary.json").write_text(
+            json.dumps(_clean(result.summary), indent=2) + "\n", encoding="utf-8"
+        )
+        pause_for_tests("write")
         from marrowsim.plotting import plot_timecourse
 
         plot_timecourse(result, staging / "timecourse.png")
-        names = [timecourse, "patients.csv", "summary.json", "timecourse.png"]
+        pause_for_tests("write")
         for name in names:
             os.chmod(staging / name, _mode_of_new_files())
-        for other in FORMATS:
-            if other != fmt:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(out / f"timecourse.{other}")
-        written = []
-        for name in names:
-            os.replace(staging / name, out / name)
-            written.append(out / name)
-        return written
+        os.chmod(staging, 0o777 & ~_umask())
+        with _signals_held():
+            if target.exists():
+                old = target.parent / f".{target.name}.old-{os.getpid()}"
+                shutil.rmtree(old, ignore_errors=True)
+                os.rename(target, old)
+                os.rename(staging, target)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.rename(staging, target)
+        done = True
+        return [target / name for name in names]
+    except OSError as error:
+        raise InputError(
+            f"--out: {inputs.shown(str(out))} cannot be written ({error.strerror or error})"
+        ) from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        if not done:
+            _remove_empty_parents(target.parent, created)
+
+
+def _umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
+def _remove_empty_parents(folder: Path, stop: Path) -> None:
+    """Remove the folders this run created above the outputs (if empty)."""
+    while folder != stop and stop in folder.parents:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+        folder = folder.parent

@@ -20,9 +20,11 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from marrowsim.errors import InputError
-from marrowsim.parameters import load_table, unknown_name_message
+from marrowsim.io import inputs
+from marrowsim.parameters import load_table
 
 RUN_FIELDS = ("name", "description", "days", "every", "parameters")
+PARAMETERS_HINT = "`marrowsim parameters` lists the parameter names"
 # a number, not a YAML boolean such as `yes` (which would pass as 1.0)
 StrictNumber = Annotated[float, BeforeValidator(lambda v: _not_bool(v))]
 MAX_DAYS = 36500
@@ -60,116 +62,161 @@ def builtin_names() -> list[str]:
 
 def builtin_text(name: str) -> str:
     if name not in builtin_names():
-        raise InputError(unknown_name_message("scenario", name, builtin_names()))
+        raise InputError(
+            inputs.unknown_name(
+                "scenario", name, builtin_names(), "`marrowsim scenarios` lists them"
+            )
+        )
     return resources.files("marrowsim.scenarios").joinpath(f"{name}.yaml").read_text()
 
 
-def _raw(source: str | Path) -> tuple[dict[str, Any], str]:
+def _raw(source: str | Path) -> tuple[Any, str]:
     text_origin = str(source)
+    origin = inputs.shown(text_origin)
     if isinstance(source, Path) or text_origin.endswith((".yaml", ".yml")) or "/" in text_origin:
         path = Path(source)
-        if not path.is_file():
-            raise InputError(f"scenario file {text_origin!r} does not exist (or is not a file)")
         try:
+            if not path.is_file():
+                raise InputError(f"scenario file {origin} does not exist (or is not a file)")
+            if path.stat().st_size > inputs.MAX_FILE_BYTES:
+                raise InputError(
+                    f"scenario file {origin} is larger than {inputs.MAX_FILE_BYTES:,} bytes"
+                )
             text = path.read_text(encoding="utf-8")
         except OSError as error:
             raise InputError(
-                f"scenario file {text_origin!r} cannot be read: {error.strerror}"
+                f"scenario file {origin} cannot be read: {error.strerror or error}"
             ) from None
         except UnicodeDecodeError:
-            raise InputError(f"scenario file {text_origin!r} is not UTF-8 text") from None
+            raise InputError(f"scenario file {origin} is not UTF-8 text") from None
     else:
         text = builtin_text(text_origin)
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        raise InputError(f"scenario {text_origin!r} is not valid YAML: {error}") from None
-    if not isinstance(raw, dict):
-        raise InputError(f"scenario {text_origin!r} must be a YAML mapping of keys to values")
-    return raw, text_origin
+    return inputs.load_yaml(text, f"scenario {origin}"), text_origin
 
 
 def parse_value(text: str) -> Any:
-    """A ``--set`` value: a number (``1e4`` included, which YAML 1.1 reads as
-    a string), else YAML scalar syntax."""
-    try:
-        return float(text) if "." in text or "e" in text.lower() else int(text)
-    except ValueError:
-        pass
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
+    """A ``--set`` value: a number (``1e4`` included), else YAML scalar syntax
+    (read strictly: no aliases, no duplicate keys)."""
+    for convert in (int, float):
+        try:
+            return convert(text)
+        except (ValueError, OverflowError):
+            pass
+    if len(text) > inputs.MAX_KEY_CHARS:
         return text
+    try:
+        return inputs.load_yaml(text, "--set value")
+    except InputError:
+        return text
+
+
+def _group_names(table_names: Sequence[str]) -> list[str]:
+    """The section names a scenario may group parameters under (``immune``)."""
+    return sorted({name.split("_")[0] for name in table_names})
+
+
+def _is_group(key: str, table_names: Sequence[str]) -> bool:
+    return any(name.startswith(f"{key}_") for name in table_names)
 
 
 def apply_set(raw: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
     """Set one dotted key (``days``, ``immune.strength``, ``parameters.x``)."""
+    inputs.key("--set", key)
     raw = copy.deepcopy(raw)
     parts = key.split(".")
+    label = inputs.shown(key)
     if not all(parts):
-        raise InputError(f"--set {key!r}: a key is a dotted path such as immune.strength or days")
+        raise InputError(f"--set {label}: a key is a dotted path such as immune.strength or days")
+    table = load_table()
     if len(parts) == 1:
         if parts[0] in RUN_FIELDS and parts[0] != "parameters":
             raw[parts[0]] = value
             return raw
-        if parts[0] in load_table():
-            raw.setdefault("parameters", {})[parts[0]] = value
-            return raw
+        if parts[0] in table:
+            return _set_parameter(raw, parts[0], value)
         allowed = [f for f in RUN_FIELDS if f != "parameters"]
         raise InputError(
-            unknown_name_message("scenario key", key, allowed + list(load_table().names))
+            inputs.unknown_name("scenario key", key, allowed + list(table.names), PARAMETERS_HINT)
         )
     if len(parts) == 2:
         section, name = parts
         target = name if section == "parameters" else f"{section}_{name}"
-        if target not in load_table():
-            raise InputError(unknown_name_message("scenario key", key, _dotted_parameter_names()))
-        raw.setdefault("parameters", {})[target] = value
-        return raw
-    raise InputError(f"--set {key!r}: keys have at most two parts (section.name)")
+        if target not in table:
+            sectioned = [n.replace("_", ".", 1) for n in table.names if "_" in n]
+            allowed = sectioned + _dotted_parameter_names()
+            raise InputError(inputs.unknown_name("scenario key", key, allowed, PARAMETERS_HINT))
+        return _set_parameter(raw, target, value)
+    raise InputError(f"--set {label}: keys have at most two parts (section.name)")
+
+
+def _set_parameter(raw: dict[str, Any], name: str, value: Any) -> dict[str, Any]:
+    explicit = inputs.mapping(
+        "parameters", raw.get("parameters"), what="parameter names to numbers"
+    )
+    explicit[name] = value
+    raw["parameters"] = explicit
+    return raw
 
 
 def _dotted_parameter_names() -> list[str]:
     return [f"parameters.{n}" for n in load_table().names]
 
 
-def _normalise(raw: dict[str, Any], origin: str) -> dict[str, Any]:
-    """Fold ``section: {key: value}`` groups into ``parameters`` and check names."""
-    out: dict[str, Any] = {}
-    explicit = raw.get("parameters") or {}
-    if not isinstance(explicit, dict):
-        raise InputError(f"{origin}: parameters must be a mapping of parameter names to numbers")
-    parameters: dict[str, Any] = {}
+def check_scenario(raw: Any) -> dict[str, Any]:
+    """Validate raw scenario keys (from a file, a mapping, ``--set``) strictly:
+    every key known at every level, numbers that are numbers, mappings where
+    mappings belong, text of bounded length. Returns the ``Scenario`` fields,
+    with ``section: {key: value}`` groups folded into ``parameters``."""
+    raw = inputs.mapping("scenario", raw, what="scenario keys to values", allow_null=False)
     table = load_table()
+    out: dict[str, Any] = {}
+    grouped: dict[str, float] = {}
+    explicit: dict[str, float] = {}
     for key, value in raw.items():
-        if key in RUN_FIELDS:
-            if key != "parameters":
-                out[key] = value
-            continue
-        if isinstance(value, dict):
-            for name, v in value.items():
-                target = f"{key}_{name}"
-                if target not in table:
+        inputs.key("scenario", key)
+        if key == "name":
+            out["name"] = inputs.text("name", value, max_chars=inputs.MAX_NAME_CHARS, min_chars=1)
+        elif key == "description":
+            out["description"] = inputs.text(
+                "description", value, max_chars=inputs.MAX_TEXT_CHARS, lines=True
+            )
+        elif key in ("days", "every"):
+            out[key] = inputs.number(key, value, gt=0, le=MAX_DAYS, unit="days")
+        elif key == "parameters":
+            entries = inputs.mapping("parameters", value, what="parameter names to numbers")
+            for name, v in entries.items():
+                inputs.key("parameters", name)
+                if name not in table:
                     raise InputError(
-                        f"{origin}: {unknown_name_message('scenario key', f'{key}.{name}', _dotted_parameter_names())}"
+                        "parameters: "
+                        + inputs.unknown_name("parameter", name, table.names, PARAMETERS_HINT)
                     )
-                parameters[target] = v
-            continue
-        if any(name.startswith(f"{key}_") for name in table.names):
-            raise InputError(
-                f"{origin}: scenario key {key!r} must be a mapping of names to numbers,"
-                f" e.g. {key}: {{name: value}}; got {value!r}"
+                explicit[name] = inputs.number(f"parameters.{name}", v)
+        elif key in inputs.sections():
+            out[key] = inputs.sections()[key](key, value)
+        elif _is_group(key, table.names):
+            entries = inputs.mapping(
+                key, value, what=f"names to numbers, e.g. {key}: {{name: value}}"
             )
-        raise InputError(
-            f"{origin}: {unknown_name_message('scenario key', str(key), list(RUN_FIELDS))}"
-        )
-    parameters.update(explicit)  # explicit names (and --set) win over sections
-    for name in parameters:
-        if name not in table:
-            raise InputError(
-                f"{origin}: {unknown_name_message('parameter', str(name), table.names)}"
-            )
-    out["parameters"] = parameters
+            members = [n[len(key) + 1 :] for n in table.names if n.startswith(f"{key}_")]
+            for name, v in entries.items():
+                inputs.key(key, name)
+                if name not in members:
+                    raise InputError(
+                        inputs.unknown_name(
+                            "scenario key",
+                            f"{key}.{name}",
+                            [f"{key}.{m}" for m in members],
+                            PARAMETERS_HINT,
+                        )
+                    )
+                grouped[f"{key}_{name}"] = inputs.number(f"{key}.{name}", v)
+        else:
+            allowed = list(RUN_FIELDS) + list(inputs.sections()) + _group_names(table.names)
+            keys = ", ".join(list(RUN_FIELDS) + list(inputs.sections()))
+            hint = f"keys are {keys} or a parameter section such as immune; {PARAMETERS_HINT}"
+            raise InputError(inputs.unknown_name("scenario key", key, allowed, hint))
+    out["parameters"] = {**grouped, **explicit}  # explicit names (and --set) win over sections
     return out
 
 
@@ -179,24 +226,50 @@ def load_scenario(
 ) -> Scenario:
     """Load a built-in name, a YAML file or a mapping, apply ``--set`` overrides,
     validate, and check every parameter against its bounds."""
+    raw: Any
     if isinstance(source, Scenario):
         raw, origin = source.model_dump(), source.name
     elif isinstance(source, Mapping):
-        raw, origin = dict(source), str(source.get("name", "scenario"))
-    else:
+        raw = dict(source)
+        name = raw.get("name")
+        origin = name if isinstance(name, str) else "scenario"
+    elif isinstance(source, str | Path):
+        if isinstance(source, str):
+            inputs.text("scenario", source, max_chars=inputs.MAX_PATH_BYTES, min_chars=1)
         raw, origin = _raw(source)
-    items = overrides.items() if isinstance(overrides, Mapping) else overrides
-    for key, value in items:
-        raw = apply_set(raw, key, value)
-    raw = _normalise(raw, origin)
-    raw.setdefault("name", origin)
+    else:
+        raise InputError(
+            f"scenario: expected a name, a YAML file or a mapping, got {inputs.kind(source)}"
+        )
+    label = f"scenario {inputs.shown(origin)}"
+    if not isinstance(raw, dict):
+        raise InputError(f"{label} must be a YAML mapping of keys to values")
+    if isinstance(overrides, Mapping):
+        items = list(overrides.items())
+    elif isinstance(overrides, Sequence) and not isinstance(overrides, str):
+        items = list(overrides)
+    else:
+        raise InputError(
+            f"set: expected a mapping of scenario keys to values, got {inputs.kind(overrides)}"
+        )
     try:
-        scenario = Scenario(**raw)
+        for item in items:
+            if not isinstance(item, tuple) or len(item) != 2:
+                raise InputError(f"set: expected (key, value) pairs, got {inputs.kind(item)}")
+            raw = apply_set(raw, item[0], item[1])
+        fields = check_scenario(raw)
+    except InputError as error:
+        raise InputError(f"{label}: {error}") from None
+    fields.setdefault("name", origin if isinstance(origin, str) and origin else "scenario")
+    if len(fields["name"]) > inputs.MAX_NAME_CHARS:
+        fields["name"] = fields["name"][: inputs.MAX_NAME_CHARS]
+    try:
+        scenario = Scenario(**fields)
     except ValidationError as error:
         first = error.errors()[0]
         field = ".".join(str(x) for x in first["loc"])
         raise InputError(
-            f"{origin}: {field}: {first['msg']} (got {first.get('input')!r})"
+            f"{label}: {field}: {first['msg']} (got {inputs.shown(first.get('input'))})"
         ) from None
     scenario.typical_values()  # bounds check with field names
     return scenario

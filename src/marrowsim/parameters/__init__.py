@@ -8,7 +8,6 @@ standard reference, or ``calibrated to <target id>``.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -149,14 +148,10 @@ def _draw_one(rng: np.random.Generator, p: Parameter) -> float:
 
 
 def unknown_name_message(kind: str, name: str, allowed: Iterable[str]) -> str:
-    allowed = list(allowed)
-    close = difflib.get_close_matches(name, allowed, n=3)
-    hint = (
-        f"; did you mean {', '.join(close)}?"
-        if close
-        else f"; allowed: {', '.join(sorted(allowed))}"
-    )
-    return f"unknown {kind} {name!r}{hint}"
+    """``unknown <kind> 'name'`` with the closest allowed names (never a long list)."""
+    from marrowsim.io.inputs import unknown_name
+
+    return unknown_name(kind, name, allowed)
 
 
 def parse_table(raw: Any, origin: str = "parameter table") -> ParameterTable:
