@@ -74,16 +74,9 @@ class Model:
         self.state_names = tuple(s.name for s in self.states)
         # States are amounts (cells, a concentration, a fraction) that the
         # equations keep >= 0, so the engine holds them there within the
-        # tolerance; a mechanism whose state may go negative lists it (chain
-        # name or state name) in a ``signed_states`` class attribute.
+        # tolerance; a state that may go negative is declared ``signed``.
         self.nonnegative = np.array(
-            [
-                decl.name not in getattr(m, "signed_states", ())
-                and name not in getattr(m, "signed_states", ())
-                for m in self.mechanisms
-                for decl in m.states
-                for name in decl.names
-            ],
+            [not decl.signed for m in self.mechanisms for decl in m.states for _ in decl.names],
             dtype=np.bool_,
         )
         self.layout: dict[str, slice] = {}

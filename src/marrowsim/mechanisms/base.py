@@ -47,6 +47,9 @@ class State:
     meaning: str
     length: int = 1
     scale: float | None = None  # typical magnitude, for states whose healthy value is 0
+    # amounts (cells, concentrations, fractions) are >= 0 and the engine holds
+    # them there within the tolerance; a state that may go negative says so
+    signed: bool = False
 
     def __post_init__(self) -> None:
         if not self.name.isidentifier():

@@ -64,6 +64,7 @@ class ImmuneAttack(Mechanism):
             "dimensionless",
             "net tolerance regained since the attack began (negative: lost further)",
             scale=1.0,
+            signed=True,
         ),
     )
     inputs = (Input("immune_attack_on", "switch", "1 once tolerance is broken, else 0"),)
@@ -187,11 +188,11 @@ class ImmuneAttack(Mechanism):
             np.asarray(values["immune_end_day"]),
             np.asarray(values["immune_trigger_day"]),
         )
-        bad = np.flatnonzero(end <= trigger)
+        bad = np.flatnonzero(end < trigger)  # equal days: an attack of no length
         if len(bad):
             k = bad[0]
             return [
-                f"immune.end_day: {float(end.flat[k]):g} must come after immune.trigger_day"
+                f"immune.end_day: {float(end.flat[k]):g} must not come before immune.trigger_day"
                 f" ({float(trigger.flat[k]):g})"
             ]
         return []

@@ -39,6 +39,8 @@ feeds every lineage.
 
 from __future__ import annotations
 
+import numpy as np
+
 from marrowsim.mechanisms.base import (
     Context,
     Mechanism,
@@ -109,12 +111,12 @@ class StemCells(Mechanism):
         pool_drive = hill_drive(hsc / niche, p.hsc_activation_half_pool, HSC_ACTIVATION_HILL)
         # ... and by TPO through c-MPL on HSC, saturating at a few fold normal
         tpo = c.signal("tpo_hsc_relative", 1) ** HSC_ACTIVATION_HILL
-        tpo_gain = 1 + (p.hsc_tpo_max_fold - 1) * (tpo - 1) / (
-            tpo + p.hsc_tpo_half_fold**HSC_ACTIVATION_HILL
+        tpo_drive = (tpo - 1) / (tpo + p.hsc_tpo_half_fold**HSC_ACTIVATION_HILL)
+        # geometric in each drive: 1 in health, the maximum at full drive, and
+        # still positive where a drive is negative (a crowded niche, low TPO)
+        activation = exp(
+            log(p.hsc_activation_max_fold) * pool_drive + log(p.hsc_tpo_max_fold) * tpo_drive
         )
-        # geometric in the drive: 1 in health, the maximum at full drive, and
-        # positive for a crowded niche (where the drive is negative)
-        activation = exp(log(p.hsc_activation_max_fold) * pool_drive) * tpo_gain
         division_rate = (
             p.hsc_division_rate * activation * (1 - c.signal("hsc_cycling_inhibition", 0))
         )
@@ -138,6 +140,22 @@ class StemCells(Mechanism):
             - s.mpp / p.mpp_transit_days
             - c.signal("progenitor_extra_apoptosis_rate", 0) * s.mpp,
         }
+
+    def problems(self, values) -> list[str]:
+        # a healthy pool exists only if the largest net self-renewal beats apoptosis
+        division = np.asarray(values["hsc_division_rate"], dtype=float)
+        renewal = np.asarray(values["hsc_self_renewal_max"], dtype=float)
+        apoptosis = np.asarray(values["hsc_apoptosis_rate"], dtype=float)
+        largest = division * (2 * renewal - 1)
+        bad = np.flatnonzero(apoptosis >= largest)
+        if len(bad):
+            k = bad[0]
+            return [
+                f"hsc_apoptosis_rate: {float(apoptosis.flat[k]):g}/day must be below the largest"
+                f" net self-renewal, hsc_division_rate x (2 x hsc_self_renewal_max - 1)"
+                f" = {float(largest.flat[k]):g}/day, or no healthy stem-cell pool exists"
+            ]
+        return []
 
     def steady_state(self, p: Namespace) -> dict:
         return {"hsc_cells": p.hsc_pool_size, "mpp": p.mpp_healthy}
