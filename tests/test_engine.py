@@ -219,11 +219,14 @@ def _bound_patterns(n_random: int = 6) -> list[dict[str, float]]:
     ]
     for values in patterns:
         # the cross-field rules simulate() enforces: the attack cannot end before
-        # it starts, and a healthy stem-cell pool must exist
+        # it starts, a healthy stem-cell pool must exist, and less blood can be
+        # lost than there is
         values["immune_end_day"] = max(values["immune_end_day"], values["immune_trigger_day"])
         largest = values["hsc_division_rate"] * (2 * values["hsc_self_renewal_max"] - 1)
         if values["hsc_apoptosis_rate"] >= largest:
             values["hsc_apoptosis_rate"] = table["hsc_apoptosis_rate"].bounds[0]
+        if values["blood_loss_volume_ml"] >= values["blood_volume_ml"]:
+            values["blood_loss_volume_ml"] = table["blood_loss_volume_ml"].bounds[0]
     return patterns
 
 

@@ -38,8 +38,10 @@ def test_two_percent_of_the_pool_meets_the_severe_criteria():
 
 
 def test_counts_fall_with_the_niche_never_rise():
-    anc = [_settled(c)["anc"] for c in (1.0, 0.3, 0.1, 0.05, 0.02)]
-    assert anc == sorted(anc, reverse=True)
+    settled = [_settled(c) for c in (1.0, 0.3, 0.1, 0.05, 0.02)]
+    for name in ("anc", "platelets", "hb", "retic", "cellularity"):
+        values = [s[name] for s in settled]
+        assert values == sorted(values, reverse=True), name
 
 
 @pytest.fixture(scope="module")
@@ -111,19 +113,48 @@ def test_empty_erythroid_marrow_has_more_epo_at_the_same_hb():
 
 
 def _retic_peak_after_bleed(iron_max_fold: float) -> float:
+    # a 3 L bleed and the strongest EPO drive allowed: demand far above any ceiling
     result = marrowsim.simulate(
         "blood-donation",
         days=60,
-        set={"blood_loss.volume_ml": 2000, "erythroid_iron_max_fold": iron_max_fold},
+        every=0.25,
+        set={
+            "blood_loss.volume_ml": 3000,
+            "erythroid_iron_max_fold": iron_max_fold,
+            "epo_erythroid_max_gain": 20,
+        },
     )
     retic = result.readout("retic")[0]
     return float(retic.max() / retic[0])
 
 
-def test_iron_supply_caps_erythroid_output_after_a_large_bleed():
-    capped = _retic_peak_after_bleed(3.0)
-    assert capped <= 3.0 * 1.02  # never above the iron ceiling
-    assert _retic_peak_after_bleed(8.0) > 1.15 * capped  # the ceiling is what binds
+@pytest.mark.parametrize("iron_max_fold", [1.5, 3.0])
+def test_iron_supply_caps_erythroid_output_after_a_large_bleed(iron_max_fold):
+    peak = _retic_peak_after_bleed(iron_max_fold)
+    assert peak <= iron_max_fold * 1.01  # never above the iron ceiling
+    assert peak >= iron_max_fold * 0.9  # and the demand reaches it
+
+
+def test_the_iron_ceiling_is_what_binds():
+    assert _retic_peak_after_bleed(8.0) > 1.5 * _retic_peak_after_bleed(3.0)
+
+
+@pytest.mark.parametrize("duration", [0.02, 0.5])
+def test_a_blood_loss_removes_its_volume_fraction_of_the_cells(duration):
+    result = marrowsim.simulate(
+        "blood-donation",
+        days=7 + duration,
+        every=duration,
+        set={"blood_loss.duration_days": duration},
+    )
+    platelets = result.readout("platelets")[0]
+    # 500 mL of 5 L: 10% of the cells, less what production replaces meanwhile
+    assert 1 - platelets[-1] / platelets[0] == pytest.approx(0.10, abs=0.1 * duration + 0.002)
+
+
+def test_a_blood_loss_of_the_whole_blood_volume_is_refused():
+    with pytest.raises(marrowsim.InputError, match=r"blood_loss\.volume_ml: 5000 mL must be below"):
+        marrowsim.simulate("blood-donation", set={"blood_loss.volume_ml": 5000})
 
 
 def test_a_blood_donation_lowers_hb_by_about_a_gram_and_it_recovers_in_weeks(simulated):
@@ -143,6 +174,7 @@ def test_a_depleted_pool_regrows_fast_in_an_empty_niche():
     )
     hsc = result.readout("hsc")[0]
     days = result.days
+    assert (hsc >= 0.1).any()
     doubling = days[np.argmax(hsc >= 0.1)]
     # without activation the pool would double in ~1.1 years (0.6 x 1/280 per day)
     assert doubling < 90
@@ -175,6 +207,25 @@ def test_mild_attack_stays_non_severe_for_five_years():
     assert code.max() == 1  # non-severe disease, never severe
     anc = result.readout("anc")[0]
     assert (anc[result.days > 365] < 1.5).all()  # and it persists: no remission
+
+
+def test_an_attack_that_ends_on_its_trigger_day_never_starts():
+    result = marrowsim.simulate("immune-aa", days=365, set={"immune.end_day": 30})
+    assert (result.severity_code == 0).all()
+    assert result.readout("interferon_gamma")[0].max() == pytest.approx(2.0)
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"immune_tolerance_recovery_rate": 0.05, "immune_escalation_max_fold": 1},
+        {"immune_escalation_rate": 0.05, "immune_escalation_max_fold": 10},
+    ],
+)
+def test_tolerance_drift_at_its_bounds_stays_finite_for_decades(settings):
+    result = marrowsim.simulate("immune-aa", days=16000, every=100, set=settings)
+    assert result.status[0] == 0
+    assert np.isfinite(result.readouts).all()
 
 
 def test_attack_end_must_follow_its_start():

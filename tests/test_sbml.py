@@ -77,13 +77,24 @@ def _ours(result):
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("scenario", "limit"), [("healthy", 1e-6), ("immune-aa", 1e-4), ("immune-aa-mild", 1e-4)]
+    ("scenario", "limit"),
+    [("healthy", 1e-6), ("immune-aa", 1e-4), ("immune-aa-mild", 1e-4), ("blood-donation", 1e-4)],
 )
 def test_roadrunner_reproduces_each_builtin_scenario(scenario, limit):
     ours = _ours(marrowsim.simulate(scenario))
     theirs = _roadrunner(export_scenario(scenario), int(marrowsim.load_scenario(scenario).days))
     relative = np.abs(ours - theirs) / np.maximum(np.abs(theirs), 1e-12)
     assert relative.max() < limit, relative.max()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("end_day", [30.0, 200.0])  # on the trigger day (no attack), and later
+def test_roadrunner_reproduces_an_attack_that_ends(end_day):
+    settings = {"immune.end_day": end_day}
+    ours = _ours(marrowsim.simulate("immune-aa", set=settings))
+    theirs = _roadrunner(export_scenario("immune-aa", overrides=settings), 730)
+    relative = np.abs(ours - theirs) / np.maximum(np.abs(theirs), 1e-12)
+    assert relative.max() < 1e-4, relative.max()
 
 
 @pytest.mark.slow

@@ -207,10 +207,14 @@ def export_sbml(
     for inp in model.inputs:
         parameter(inp.name, inp.default, inp.unit, False, f"input: {inp.meaning}")
     symbols = {n: sympy.Symbol(n) for n in model.parameter_names}
-    for k, change in enumerate(model.schedule(symbols)):
+    changes = model.schedule(symbols)
+    for k, change in enumerate(changes):
         event = sbml.createEvent()
         event.setId(f"change_{k}_{change.input}")
         event.setUseValuesFromTriggerTime(True)
+        # changes on the same day apply in schedule order, as in the engine
+        # (the later one wins): SBML fires higher priorities first
+        event.createPriority().setMath(formula(sympy.Integer(len(changes) - k), f"event {k}"))
         trigger = event.createTrigger()
         trigger.setInitialValue(False)
         trigger.setPersistent(True)

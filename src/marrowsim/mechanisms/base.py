@@ -226,17 +226,20 @@ def saturating_gain(level: Expr, baseline: Expr, max_gain: Expr) -> Expr:
     return max_gain * level / (level + (max_gain - 1) * baseline)
 
 
-def smooth_ceiling(flux: Expr, baseline: Expr, max_fold: Expr, sharpness: int = 2) -> Expr:
-    """``flux`` limited smoothly to ``max_fold * baseline``: nearly unchanged
-    well below the ceiling, exactly ``baseline`` at ``baseline`` (so a healthy
-    steady state stays exact), and never above the ceiling."""
+def smooth_ceiling(flux: Expr, baseline: Expr, max_fold: Expr, sharpness: int = 4) -> Expr:
+    """``flux`` limited smoothly to ``max_fold * baseline``: exactly ``baseline``
+    at ``baseline`` (so a healthy steady state stays exact), tending to the
+    ceiling and never above it, within a fraction ``max_fold**-sharpness`` of
+    ``flux`` far below it (1% at 3-fold). ``max_fold`` must exceed 1."""
     ceiling = max_fold * baseline
-    at_baseline = (1 + max_fold ** (-sharpness)) ** (sympy.Rational(1, sharpness))
-    return at_baseline * flux / (1 + (flux / ceiling) ** sharpness) ** sympy.Rational(1, sharpness)
+    offset = 1 - max_fold ** (-sharpness)
+    return flux / (offset + (flux / ceiling) ** sharpness) ** sympy.Rational(1, sharpness)
 
 
 def hill_drive(level: Expr, half: Expr, exponent: Expr) -> Expr:
     """Drive in 0..1 that rises as ``level`` (1 = healthy) falls: 0 at the
-    healthy level, 1 when the level is gone, half-way near ``half`` (slightly
-    negative above the healthy level, i.e. a crowded pool slows down)."""
+    healthy level, 1 when the level is gone, ``(1 - half**exponent) / 2`` at
+    ``half`` (0.48 at 0.45 with exponent 4; it is the Hill half-point only for a
+    small ``half``), slightly negative above the healthy level (a crowded pool
+    slows down)."""
     return (1 - level**exponent) * half**exponent / (half**exponent + level**exponent)

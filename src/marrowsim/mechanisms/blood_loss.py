@@ -1,22 +1,27 @@
 """Blood loss: a volume of whole blood lost over a time (a donation, a bleed).
 
-The loss is a piecewise-constant rate (mL/day) from ``blood_loss_start_day``
-for ``blood_loss_duration_days``; plasma volume is restored within hours, so
-every blood cell concentration falls by the fraction of the blood volume lost
-(``blood_loss_rate``, 1/day, consumed by the lineages). Blood volume ~70 mL/kg
-(MODELS.md 10.1): 5 L in a 70 kg adult.
+The loss runs at a constant rate from ``blood_loss_start_day`` for
+``blood_loss_duration_days``. Plasma volume is restored while cells are not,
+so cell concentrations wash out at a first-order rate (``blood_loss_rate``,
+1/day, consumed by the lineages) chosen so that the cells lost are exactly the
+fraction ``volume / blood_volume`` of each blood compartment, as when whole
+blood is drawn (a 500 mL donation from 5 L removes 10% of the red cells),
+whatever the duration. The volume must be below the blood volume. Blood
+volume ~70 mL/kg (MODELS.md 10.1): 5 L in a 70 kg adult.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from marrowsim.mechanisms.base import Context, Input, InputChange, Mechanism, Namespace
+import numpy as np
+
+from marrowsim.mechanisms.base import Context, Input, InputChange, Mechanism, Namespace, log
 
 
 class BloodLoss(Mechanism):
     name = "blood_loss"
-    inputs = (Input("blood_loss_ml_per_day", "mL/day", "whole blood lost per day"),)
+    inputs = (Input("blood_loss_on", "switch", "1 while blood is being lost, else 0"),)
     parameters = (
         "blood_volume_ml",
         "blood_loss_volume_ml",
@@ -25,8 +30,15 @@ class BloodLoss(Mechanism):
     )
     publishes = ("blood_loss_rate",)
 
+    def derived(self, p: Namespace) -> dict:
+        # exp(-rate * duration) = 1 - volume / blood volume
+        return {
+            "blood_loss_washout_rate": -log(1 - p.blood_loss_volume_ml / p.blood_volume_ml)
+            / p.blood_loss_duration_days
+        }
+
     def signals(self, c: Context) -> dict:
-        return {"blood_loss_rate": c.u.blood_loss_ml_per_day / c.p.blood_volume_ml}
+        return {"blood_loss_rate": c.u.blood_loss_on * c.p.blood_loss_washout_rate}
 
     def rates(self, c: Context) -> dict:
         return {}
@@ -34,10 +46,21 @@ class BloodLoss(Mechanism):
     def steady_state(self, p: Namespace) -> dict:
         return {}
 
+    def problems(self, values: Any) -> list[str]:
+        volume = np.asarray(values["blood_loss_volume_ml"], dtype=float)
+        blood = np.asarray(values["blood_volume_ml"], dtype=float)
+        bad = np.flatnonzero(volume >= blood)
+        if len(bad):
+            k = bad[0]
+            return [
+                f"blood_loss.volume_ml: {float(volume.flat[k]):g} mL must be below the blood"
+                f" volume (blood_volume_ml = {float(blood.flat[k]):g} mL)"
+            ]
+        return []
+
     def schedule(self, p: Any) -> list[InputChange]:
         start = p["blood_loss_start_day"]
-        duration = p["blood_loss_duration_days"]
         return [
-            InputChange("blood_loss_ml_per_day", start, p["blood_loss_volume_ml"] / duration),
-            InputChange("blood_loss_ml_per_day", start + duration, 0.0),
+            InputChange("blood_loss_on", start, 1.0),
+            InputChange("blood_loss_on", start + p["blood_loss_duration_days"], 0.0),
         ]

@@ -7,8 +7,8 @@
   empty erythroid marrow therefore has more EPO at the same Hb, as in aplastic
   anemia compared with iron deficiency (Schrezenmeier et al., Br J Haematol 1994).
 * TPO is made constitutively by the liver and cleared mostly by c-MPL on
-  platelets and megakaryocytes; clearance grows with that mass to the power
-  1.29 (the Colijn & Mackey 2005 platelet feedback exponent), so TPO reaches
+  platelets and megakaryocytes; clearance grows with that mass to a power
+  (assumed 1.29, borrowed from the Colijn & Mackey 2005 platelet feedback), so TPO reaches
   10-30-fold in severe AA (Schrezenmeier 1998; Marsh 1996) and stays raised in
   remission, when the megakaryocyte mass is still low.
 * G-CSF is cleared by the kidney and, mostly, by neutrophil receptor

@@ -41,6 +41,8 @@ from marrowsim.mechanisms.base import (
     exp,
 )
 
+TOLERANCE_SPAN = 20.0  # bound of tolerance_restored (dimensionless)
+
 
 class ImmuneAttack(Mechanism):
     name = "immune"
@@ -162,8 +164,11 @@ class ImmuneAttack(Mechanism):
             - p.tnf_alpha_clearance_rate * s.tnf_alpha_excess,
             "fas_sensitisation": (c.sig["interferon_gamma_effect"] - s.fas_sensitisation)
             / p.fas_sensitisation_days,
+            # the drift slows near +-TOLERANCE_SPAN, where its effect is long
+            # complete (exp(20) ~ 5e8), so exp(x) stays finite in any run
             "tolerance_restored": u.immune_attack_on
-            * (p.immune_tolerance_recovery_rate - p.immune_escalation_rate),
+            * (p.immune_tolerance_recovery_rate - p.immune_escalation_rate)
+            * (1 - (s.tolerance_restored / TOLERANCE_SPAN) ** 2),
         }
 
     def steady_state(self, p: Namespace) -> dict:

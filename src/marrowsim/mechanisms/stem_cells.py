@@ -54,9 +54,11 @@ from marrowsim.mechanisms.base import (
 
 # Hill exponents are structural (integers keep the Jacobian defined at an
 # empty compartment): HSC re-entry s = 4 (Colijn & Mackey, J Theor Biol
-# 2005;237:117), used for the TPO drive on HSC too (assumed); MPP compensation
-# as steep (assumed: nearly all in use once progenitor output is below 40%)
+# 2005;237:117); the TPO drive on HSC and the MPP compensation as steep
+# (assumed: nearly all in use once TPO is twice normal, or progenitor output
+# below 40% of normal)
 HSC_ACTIVATION_HILL = 4
+HSC_TPO_HILL = 4
 MPP_COMPENSATION_HILL = 4
 
 
@@ -110,8 +112,9 @@ class StemCells(Mechanism):
         # as during regrowth; zero at any steady state) ...
         pool_drive = hill_drive(hsc / niche, p.hsc_activation_half_pool, HSC_ACTIVATION_HILL)
         # ... and by TPO through c-MPL on HSC, saturating at a few fold normal
-        tpo = c.signal("tpo_hsc_relative", 1) ** HSC_ACTIVATION_HILL
-        tpo_drive = (tpo - 1) / (tpo + p.hsc_tpo_half_fold**HSC_ACTIVATION_HILL)
+        # drive (T^4 - 1) / (T^4 + K^4): 0 at normal TPO, half at T = (2 + K^4)^(1/4)
+        tpo = c.signal("tpo_hsc_relative", 1) ** HSC_TPO_HILL
+        tpo_drive = (tpo - 1) / (tpo + p.hsc_tpo_half_fold**HSC_TPO_HILL)
         # geometric in each drive: 1 in health, the maximum at full drive, and
         # still positive where a drive is negative (a crowded niche, low TPO)
         activation = exp(
