@@ -243,3 +243,12 @@ def hill_drive(level: Expr, half: Expr, exponent: Expr) -> Expr:
     small ``half``), slightly negative above the healthy level (a crowded pool
     slows down)."""
     return (1 - level**exponent) * half**exponent / (half**exponent + level**exponent)
+
+
+def first_violation(values: Mapping[str, Any], rule: Any, message: Any) -> list[str]:
+    """The ``problems`` of a cross-parameter rule: ``rule(v)`` is True where the
+    values ``v`` (float arrays by name, one entry per patient) break it, and
+    ``message(v, k)`` describes the first patient ``k`` that does."""
+    arrays = {name: np.atleast_1d(np.asarray(x, dtype=float)) for name, x in values.items()}
+    bad = np.flatnonzero(rule(arrays))
+    return [message(arrays, int(bad[0]))] if len(bad) else []

@@ -14,9 +14,15 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
-from marrowsim.mechanisms.base import Context, Input, InputChange, Mechanism, Namespace, log
+from marrowsim.mechanisms.base import (
+    Context,
+    Input,
+    InputChange,
+    Mechanism,
+    Namespace,
+    first_violation,
+    log,
+)
 
 
 class BloodLoss(Mechanism):
@@ -47,16 +53,14 @@ class BloodLoss(Mechanism):
         return {}
 
     def problems(self, values: Any) -> list[str]:
-        volume = np.asarray(values["blood_loss_volume_ml"], dtype=float)
-        blood = np.asarray(values["blood_volume_ml"], dtype=float)
-        bad = np.flatnonzero(volume >= blood)
-        if len(bad):
-            k = bad[0]
-            return [
-                f"blood_loss.volume_ml: {float(volume.flat[k]):g} mL must be below the blood"
-                f" volume (blood_volume_ml = {float(blood.flat[k]):g} mL)"
-            ]
-        return []
+        return first_violation(
+            values,
+            lambda v: v["blood_loss_volume_ml"] >= v["blood_volume_ml"],
+            lambda v, k: (
+                f"blood_loss.volume_ml: {v['blood_loss_volume_ml'][k]:g} mL must be below"
+                f" the blood volume (blood_volume_ml = {v['blood_volume_ml'][k]:g} mL)"
+            ),
+        )
 
     def schedule(self, p: Any) -> list[InputChange]:
         start = p["blood_loss_start_day"]

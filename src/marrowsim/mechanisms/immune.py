@@ -28,8 +28,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from marrowsim.mechanisms.base import (
     Context,
     Input,
@@ -39,6 +37,7 @@ from marrowsim.mechanisms.base import (
     Readout,
     State,
     exp,
+    first_violation,
 )
 
 TOLERANCE_SPAN = 20.0  # bound of tolerance_restored (dimensionless)
@@ -189,18 +188,14 @@ class ImmuneAttack(Mechanism):
         }
 
     def problems(self, values: Any) -> list[str]:
-        end, trigger = (
-            np.asarray(values["immune_end_day"]),
-            np.asarray(values["immune_trigger_day"]),
+        return first_violation(
+            values,
+            lambda v: v["immune_end_day"] < v["immune_trigger_day"],  # equal: no attack
+            lambda v, k: (
+                f"immune.end_day: {v['immune_end_day'][k]:g} must not come before"
+                f" immune.trigger_day ({v['immune_trigger_day'][k]:g})"
+            ),
         )
-        bad = np.flatnonzero(end < trigger)  # equal days: an attack of no length
-        if len(bad):
-            k = bad[0]
-            return [
-                f"immune.end_day: {float(end.flat[k]):g} must not come before immune.trigger_day"
-                f" ({float(trigger.flat[k]):g})"
-            ]
-        return []
 
     def schedule(self, p: Any) -> list[InputChange]:
         # p holds numbers (simulation) or symbols (SBML export)

@@ -39,8 +39,6 @@ feeds every lineage.
 
 from __future__ import annotations
 
-import numpy as np
-
 from marrowsim.mechanisms.base import (
     Context,
     Mechanism,
@@ -48,6 +46,7 @@ from marrowsim.mechanisms.base import (
     Readout,
     State,
     exp,
+    first_violation,
     hill_drive,
     log,
 )
@@ -146,19 +145,18 @@ class StemCells(Mechanism):
 
     def problems(self, values) -> list[str]:
         # a healthy pool exists only if the largest net self-renewal beats apoptosis
-        division = np.asarray(values["hsc_division_rate"], dtype=float)
-        renewal = np.asarray(values["hsc_self_renewal_max"], dtype=float)
-        apoptosis = np.asarray(values["hsc_apoptosis_rate"], dtype=float)
-        largest = division * (2 * renewal - 1)
-        bad = np.flatnonzero(apoptosis >= largest)
-        if len(bad):
-            k = bad[0]
-            return [
-                f"hsc_apoptosis_rate: {float(apoptosis.flat[k]):g}/day must be below the largest"
-                f" net self-renewal, hsc_division_rate x (2 x hsc_self_renewal_max - 1)"
-                f" = {float(largest.flat[k]):g}/day, or no healthy stem-cell pool exists"
-            ]
-        return []
+        def largest(v):
+            return v["hsc_division_rate"] * (2 * v["hsc_self_renewal_max"] - 1)
+
+        return first_violation(
+            values,
+            lambda v: v["hsc_apoptosis_rate"] >= largest(v),
+            lambda v, k: (
+                f"hsc_apoptosis_rate: {v['hsc_apoptosis_rate'][k]:g}/day must be below"
+                " the largest net self-renewal, hsc_division_rate x (2 x hsc_self_renewal_max - 1)"
+                f" = {largest(v)[k]:g}/day, or no healthy stem-cell pool exists"
+            ),
+        )
 
     def steady_state(self, p: Namespace) -> dict:
         return {"hsc_cells": p.hsc_pool_size, "mpp": p.mpp_healthy}
