@@ -51,6 +51,21 @@ class _ResolvingContext(Context):
 
 
 @dataclass(frozen=True)
+class EventInfo:
+    """A declared event, traced: its trigger (crossing zero in ``direction``
+    fires it) and its actions (see :class:`marrowsim.mechanisms.EventAction`)."""
+
+    name: str
+    meaning: str
+    direction: int
+    mechanism: str
+    trigger: Any  # sympy expression of states, parameters and inputs
+    jumps: dict[str, Any]  # state name -> new value (of the pre-event state)
+    inputs: dict[str, Any]  # input name -> value from the event on
+    terminal: bool
+
+
+@dataclass(frozen=True)
 class StateInfo:
     name: str
     unit: str
@@ -219,7 +234,63 @@ class Model:
                 raise ValueError(f"{m.name}: readout values must match its declared readouts")
             readouts.update({k: sympy.sympify(v) for k, v in values.items()})
         self.readout_exprs = {name: readouts[name] for name in self.readout_names}
+        self._trace_events(contexts)
         self._trace_for_display(s, u, table_symbols, derived_symbols, published)
+
+    def _trace_events(self, contexts: Mapping[str, Context]) -> None:
+        """Trace each mechanism's event triggers and actions, and check names."""
+        events: list[EventInfo] = []
+        taken = set(self.state_names) | set(self.input_names) | set(self.all_parameter_names)
+        taken |= set(self.readout_names)
+        known = set(self.state_symbols) | set(self.input_symbols) | set(self.parameter_symbols)
+        for m in self.mechanisms:
+            declared = [e.name for e in m.events]
+            c = contexts[m.name]
+            triggers = m.event_triggers(c)
+            actions = m.event_actions(c)
+            if set(triggers) != set(declared):
+                raise ValueError(
+                    f"{m.name}: event triggers must match its declared events {sorted(declared)}"
+                )
+            unknown = sorted(set(actions) - set(declared))
+            if unknown:
+                raise ValueError(f"{m.name} gives actions for undeclared events {unknown}")
+            for decl in m.events:
+                if decl.name in taken:
+                    raise ValueError(f"event {decl.name!r} of {m.name} clashes with another name")
+                taken.add(decl.name)
+                trigger = sympy.sympify(triggers[decl.name])
+                action = actions.get(decl.name)
+                jumps = {k: sympy.sympify(v) for k, v in (action.jumps if action else {}).items()}
+                sets = {k: sympy.sympify(v) for k, v in (action.inputs if action else {}).items()}
+                for name in jumps:
+                    if name not in self.state_names:
+                        raise ValueError(f"event {decl.name!r} jumps unknown state {name!r}")
+                for name in sets:
+                    if name not in self.input_names:
+                        raise ValueError(f"event {decl.name!r} sets unknown input {name!r}")
+                for what, expr in [("trigger", trigger), *jumps.items(), *sets.items()]:
+                    stray = sorted(str(x) for x in expr.free_symbols - known)
+                    if stray:
+                        raise ValueError(f"event {decl.name!r} ({what}) uses unknown {stray}")
+                events.append(
+                    EventInfo(
+                        decl.name,
+                        decl.meaning,
+                        decl.direction,
+                        m.name,
+                        trigger,
+                        jumps,
+                        sets,
+                        bool(action.terminal) if action else False,
+                    )
+                )
+        self.events: tuple[EventInfo, ...] = tuple(events)
+        self.event_names = tuple(e.name for e in events)
+        self.event_trigger_exprs = {e.name: e.trigger for e in events}
+        self.event_jumps = {e.name: e.jumps for e in events}
+        self.event_inputs = {e.name: e.inputs for e in events}
+        self.event_terminal = {e.name: e.terminal for e in events}
 
     def _trace_for_display(
         self,

@@ -53,6 +53,8 @@ class Result:
     rejected: np.ndarray
     states: np.ndarray | None = None
     state_names: tuple[str, ...] = ()
+    # (patient, day, event name) of each event the model's mechanisms declare
+    event_log: tuple[tuple[int, float, str], ...] = ()
 
     @property
     def n_patients(self) -> int:
@@ -69,6 +71,14 @@ class Result:
         if self.states is None:
             raise ValueError("states were not saved; simulate(..., save_states=True)")
         return self.states[:, :, self.state_names.index(name)]
+
+    @cached_property
+    def events(self) -> pd.DataFrame:
+        """One row per event that fired: ``patient``, ``day``, ``event``."""
+        rows = list(self.event_log)
+        return pd.DataFrame(rows, columns=["patient", "day", "event"]).astype(
+            {"patient": np.int64, "day": float, "event": object}
+        )
 
     @cached_property
     def severity_code(self) -> np.ndarray:
@@ -180,6 +190,12 @@ class Result:
             rejected=self.rejected[idx],
             states=None if self.states is None else self.states[idx],
             state_names=self.state_names,
+            event_log=tuple(
+                (new, day, name)
+                for new, old in enumerate(idx)
+                for patient, day, name in self.event_log
+                if patient == old
+            ),
         )
 
     def write(self, out: str | Path, fmt: str = "csv") -> list[Path]:
@@ -311,6 +327,7 @@ def simulate(
     status = np.empty(n, dtype=np.int64)
     steps = np.empty(n, dtype=np.int64)
     rejected = np.empty(n, dtype=np.int64)
+    event_log: list[tuple[int, float, str]] = []
     for start in range(0, n, chunk_size):
         stop = min(n, start + chunk_size)
         part = slice(start, stop)
@@ -330,6 +347,7 @@ def simulate(
         if states is not None and run.states is not None:
             states[part] = run.states
         status[part], steps[part], rejected[part] = run.status, run.steps, run.rejected
+        event_log += [(start + i, day, name) for i, day, name in run.event_table()]
         if progress is not None:
             progress(stop, n)
     return Result(
@@ -346,4 +364,5 @@ def simulate(
         rejected=rejected,
         states=states,
         state_names=model.state_names if save_states else (),
+        event_log=tuple(event_log),
     )

@@ -20,7 +20,9 @@ from marrowsim.errors import InputError
 from marrowsim.mechanisms import InputChange
 from marrowsim.model import Model
 
-STATUS_MESSAGES = {0: "ok", 1: "too many steps", 2: "step size underflow"}
+STATUS_MESSAGES = {0: "ok", 1: "too many steps", 2: "step size underflow", 3: "ended by event"}
+STATUS_ENDED_BY_EVENT = 3
+EVENT_CAPACITY = 256  # events logged per patient (more are counted, not logged)
 
 
 @dataclass(frozen=True)
@@ -52,13 +54,41 @@ class Solver:
 class Integration:
     """Raw engine output. Shapes: ``readouts`` (patients, days, readouts);
     ``states`` (patients, days, states) or None; per patient ``status``
-    (0 ok), ``steps`` and ``rejected`` counts."""
+    (0 ok, 3 ended by a terminal event), ``steps`` and ``rejected`` counts.
+
+    The event log: ``event_count`` (patients,) events that fired, and the
+    first ``EVENT_CAPACITY`` of them in order, ``event_days`` and
+    ``event_index`` (patients, capacity; NaN and -1 past the count), the
+    index naming ``event_names``. ``event_overflow`` flags patients with more
+    events than the log holds. A terminal event is its patient's last."""
 
     readouts: np.ndarray
     states: np.ndarray | None
     status: np.ndarray
     steps: np.ndarray
     rejected: np.ndarray
+    event_names: tuple[str, ...] = ()
+    event_count: np.ndarray | None = None
+    event_days: np.ndarray | None = None
+    event_index: np.ndarray | None = None
+
+    @property
+    def event_overflow(self) -> np.ndarray:
+        if self.event_count is None or self.event_days is None:
+            return np.zeros(len(self.status), dtype=bool)
+        return np.asarray(self.event_count > self.event_days.shape[1])
+
+    def event_table(self) -> list[tuple[int, float, str]]:
+        """(patient, day, event name) of every logged event, in order."""
+        if self.event_count is None or self.event_days is None or self.event_index is None:
+            return []
+        rows = []
+        for i in range(len(self.status)):
+            for j in range(min(int(self.event_count[i]), self.event_days.shape[1])):
+                rows.append(
+                    (i, float(self.event_days[i, j]), self.event_names[int(self.event_index[i, j])])
+                )
+        return rows
 
 
 def segments(
@@ -140,6 +170,10 @@ def integrate(
     status = np.zeros(n_patients, dtype=np.int64)
     steps = np.zeros(n_patients, dtype=np.int64)
     rejected = np.zeros(n_patients, dtype=np.int64)
+    capacity = EVENT_CAPACITY if model.events else 0
+    ev_t = np.full((n_patients, capacity), np.nan)
+    ev_k = np.full((n_patients, capacity), -1, dtype=np.int64)
+    ev_n = np.zeros(n_patients, dtype=np.int64)
     threads = thread_count(workers)
     previous = numba.get_num_threads()
     numba.set_num_threads(threads)
@@ -147,10 +181,14 @@ def integrate(
         module.integrate_cohort(
             y0, params, seg_t, seg_u, n_seg, t_out, solver.rtol, atol, solver.max_step, save_states,
             solver.max_steps, model.nonnegative, out_r, out_y, status, steps, rejected,
+            ev_t, ev_k, ev_n,
         )  # fmt: skip
     finally:
         numba.set_num_threads(previous)
-    return Integration(out_r, out_y if save_states else None, status, steps, rejected)
+    return Integration(
+        out_r, out_y if save_states else None, status, steps, rejected,
+        model.event_names, ev_n, ev_t, ev_k,
+    )  # fmt: skip
 
 
 def thread_count(workers: int | None) -> int:

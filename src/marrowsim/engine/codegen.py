@@ -11,6 +11,10 @@ straight-line numba functions:
   the integrator then falls back to a dense LU with partial pivoting;
 * ``solve(lu, b)``: forward and back substitution on that pattern;
 * ``readouts(y, p, r)``: the clinical readouts;
+* ``event_triggers(y, p, u, g)``: the trigger of every declared event, and
+  ``event_apply(k, y, p, u, uset)``: event ``k``'s jumps (into ``y``, every
+  new value from the pre-event state) and the inputs it sets (into ``uset``);
+  with no events these are empty stubs that the kernel never calls;
 * ``extend(p)``: the parameter vector followed by every parameter-only
   subexpression of the functions above (divisions by parameters, products of
   rate constants), computed once per patient instead of at every call; the
@@ -39,7 +43,7 @@ from sympy.printing.pycode import PythonCodePrinter
 
 from marrowsim.model import Model
 
-CODEGEN_VERSION = "3"
+CODEGEN_VERSION = "4"
 # numpy's error model: a division by zero gives inf/nan (the step is then
 # rejected) instead of raising inside the parallel loop
 NJIT = "@nb.njit(cache=True, error_model='numpy')"
@@ -289,9 +293,56 @@ def generate_source(model: Model) -> tuple[str, SparsePattern]:
         "",
         _lu_functions(pattern),
         "",
+        _event_functions(model, names, printer),
+        "",
         resources.files("marrowsim.engine").joinpath("kernel_template.py").read_text(),
     ]
     return "\n".join(parts), pattern
+
+
+def _event_functions(model: Model, names: dict[Any, str], printer: _Printer) -> str:
+    """Constants and functions of the declared events (the kernel's event
+    code is compiled only when ``N_EVENTS > 0``)."""
+    events = model.events
+    n_inputs = max(len(model.input_names), 1)
+    sets = [
+        [name in e.inputs for name in model.input_names]
+        + [False] * (n_inputs - len(model.input_names))
+        for e in events
+    ]
+    lines = [
+        f"N_EVENTS = {len(events)}",
+        f"EVENT_DIRECTION = np.array({[e.direction for e in events]}, dtype=np.int64)",
+        f"EVENT_TERMINAL = np.array({[e.terminal for e in events]}, dtype=np.bool_)",
+        f"EVENT_SETS_INPUT = np.array({sets}, dtype=np.bool_).reshape(({len(events)}, {n_inputs}))",
+        "",
+        "",
+    ]
+    parameters = list(model.parameter_symbols)
+    sources = [
+        (list(model.state_symbols), "y"),
+        (parameters, "p"),
+        (list(model.input_symbols), "u"),
+    ]
+    lines += [NJIT, "def event_triggers(y, p, u, g):"]
+    if events:
+        outputs = [(f"g[{k}]", e.trigger) for k, e in enumerate(events)]
+        lines += _body(outputs, sources, names, printer, "t_")
+    lines += ["    return 0", "", ""]
+    index = {name: k for k, name in enumerate(model.state_names)}
+    inputs = {name: k for k, name in enumerate(model.input_names)}
+    for k, e in enumerate(events):
+        outputs = [(f"y[{index[n]}]", v) for n, v in e.jumps.items()]
+        outputs += [(f"uset[{inputs[n]}]", v) for n, v in e.inputs.items()]
+        lines += [NJIT, f"def event_apply_{k}(y, p, u, uset):"]
+        if outputs:
+            lines += _body(outputs, sources, names, printer, "t_")
+        lines += ["    return 0", "", ""]
+    lines += [NJIT, "def event_apply(k, y, p, u, uset):"]
+    for k in range(len(events)):
+        lines += [f"    if k == {k}:", f"        event_apply_{k}(y, p, u, uset)"]
+    lines.append("    return 0")
+    return "\n".join(lines)
 
 
 def _constants_function(
@@ -428,6 +479,10 @@ def structure_key(model: Model) -> str:
         digest.update(f"{name}={sympy.srepr(model.rate_exprs[name])};".encode())
     for name in model.readout_names:
         digest.update(f"{name}={sympy.srepr(model.readout_exprs[name])};".encode())
+    for e in model.events:
+        digest.update(f"{e.name}:{e.direction}:{e.terminal}:{sympy.srepr(e.trigger)};".encode())
+        for name, expr in [*e.jumps.items(), *e.inputs.items()]:
+            digest.update(f"{name}={sympy.srepr(expr)};".encode())
     digest.update(repr(model.all_parameter_names).encode())
     digest.update(repr(model.input_names).encode())
     key = digest.hexdigest()[:20]

@@ -10,6 +10,20 @@
 # section IV.7, code RODAS (gamma = 1/4). Each patient integrates with its own
 # step-size control; one patient per prange iteration, so a patient's numbers
 # never depend on the cohort it is in, its position, or the thread count.
+#
+# Events (N_EVENTS > 0; with none, every event branch is dead code that the
+# compiler removes): after each accepted step every trigger g is evaluated at
+# the step's end; an event whose g went from strictly the non-firing side at
+# the step's start to on or over zero at its end is located inside the step
+# on the dense output by the Illinois method (regula falsi that halves the
+# stale end's value) with bisection as a safeguard, to EVENT_TOL days. The
+# earliest located time ends the step there: outputs up to it come from the
+# dense output, every crossed event whose trigger is on its firing side at
+# that time fires (in declaration order: jumps, inputs, log), and integration
+# restarts from it like a segment boundary (fresh f, Jacobian and initial
+# step). An input an event sets holds from the event to the end of the
+# course, over the schedule's value in later segments. A terminal event ends
+# the course (STATUS_ENDED_BY_EVENT; later outputs NaN).
 
 GAMMA = 0.25
 A21 = 1.544
@@ -51,6 +65,8 @@ H35 = -6.594389125716872
 STATUS_OK = 0
 STATUS_TOO_MANY_STEPS = 1
 STATUS_STEP_TOO_SMALL = 2
+STATUS_ENDED_BY_EVENT = 3
+EVENT_TOL = 1e-9  # days: width of the bracket left around a located event
 
 
 @nb.njit(cache=True, error_model="numpy")
@@ -119,6 +135,68 @@ def record(y, p, out_r, out_y, j, save_states, r):
 
 
 @nb.njit(cache=True, error_model="numpy")
+def dense_state(theta, y, ynew, dense1, dense2, nonneg, yd):
+    """The step's dense output at ``theta`` in [0, 1], held >= 0 where asked."""
+    one = 1.0 - theta
+    for i in range(N_STATES):
+        yd[i] = one * y[i] + theta * (ynew[i] + one * (dense1[i] + theta * dense2[i]))
+        if nonneg[i] and yd[i] < 0.0:
+            # between two non-negative step values; the cubic's
+            # undershoot is within its interpolation error
+            yd[i] = 0.0
+
+
+@nb.njit(cache=True, error_model="numpy")
+def locate_event(k, fa, fb, h, y, ynew, dense1, dense2, p, u, nonneg, yd, g):
+    """theta in (0, 1] where event k's signed trigger F = direction * g
+    crosses from F(0) = fa < 0 to F(1) = fb >= 0 on the dense output.
+    Illinois (regula falsi halving the value of an end kept twice), with a
+    step into the bracket's inside when the secant point hugs an end and a
+    bisection when the bracket fails to halve; returns the bracket's firing
+    end, within EVENT_TOL days of the crossing."""
+    direction = EVENT_DIRECTION[k]
+    a = 0.0
+    b = 1.0
+    tol = EVENT_TOL / h
+    side = 0
+    width = 1.0
+    for it in range(200):
+        if b - a <= tol:
+            break
+        if it % 3 == 2 and b - a > 0.5 * width:
+            c = 0.5 * (a + b)  # the last three points shrank too little
+        else:
+            c = b - fb * (b - a) / (fb - fa)
+            edge = 0.25 * tol
+            if not c > a + edge:
+                c = a + edge
+            elif not c < b - edge:
+                c = b - edge
+        if it % 3 == 2:
+            width = b - a
+        dense_state(c, y, ynew, dense1, dense2, nonneg, yd)
+        event_triggers(yd, p, u, g)
+        fc = direction * g[k]
+        if fc >= 0.0:
+            b = c
+            fb = fc
+            if fc == 0.0:
+                break
+            if side == 1:
+                fa *= 0.5
+            side = 1
+        elif fc < 0.0:
+            a = c
+            fa = fc
+            if side == -1:
+                fb *= 0.5
+            side = -1
+        else:  # NaN: fall back to bisection on the same bracket
+            b = c
+    return b
+
+
+@nb.njit(cache=True, error_model="numpy")
 def integrate_patient(
     y0,
     p,
@@ -134,6 +212,8 @@ def integrate_patient(
     nonneg,
     out_r,
     out_y,
+    ev_t,
+    ev_k,
 ):
     n = N_STATES
     p = extend(p)
@@ -156,6 +236,18 @@ def integrate_patient(
     piv = np.zeros(n, dtype=np.int64)
     r = np.empty(N_READOUTS)
     n_out = t_out.shape[0]
+    n_in = seg_u.shape[1]
+    ucur = np.empty(n_in)  # inputs in force: the segment's, or an event's
+    held = np.zeros(n_in, dtype=np.bool_)  # set by an event: held from then on
+    uheld = np.zeros(n_in)
+    uset = np.empty(n_in)
+    g0 = np.empty(N_EVENTS)  # triggers at the step's start
+    g1 = np.empty(N_EVENTS)  # ... and end
+    gt = np.empty(N_EVENTS)
+    theta_ev = np.empty(N_EVENTS)
+    crossed = np.zeros(N_EVENTS, dtype=np.bool_)
+    n_events = 0
+    capacity = ev_t.shape[0]
 
     t = seg_t[0]
     j_out = 0
@@ -166,7 +258,8 @@ def integrate_patient(
     steps = 0
     rejects = 0
     status = STATUS_OK
-    for s in range(n_seg):
+    s = 0
+    while s < n_seg:
         t_end = seg_t[s + 1]
         if not t_end > t + 1e-12 * max(1.0, abs(t_end)):
             # a segment too short to step through: inputs change at once
@@ -174,8 +267,14 @@ def integrate_patient(
                 record(y, p, out_r, out_y, j_out, save_states, r)
                 j_out += 1
             t = max(t, t_end)
+            s += 1
             continue
-        u = seg_u[s]
+        for q in range(n_in):
+            ucur[q] = uheld[q] if held[q] else seg_u[s, q]
+        u = ucur
+        restart = False  # an event ended the last step: start again from it
+        if N_EVENTS > 0:
+            event_triggers(y, p, u, g0)
         # initial step: 1% of the time scale on which the solution changes
         rhs(y, p, u, f0)
         d0 = 0.0
@@ -287,27 +386,97 @@ def integrate_patient(
                 continue
             # accepted: fill outputs in (t, t + h] from the dense output
             t_new = t_end if last else t + h
-            if j_out < n_out and t_out[j_out] <= t_new:
+            t_stop = t_new  # the step ends here, or at an event inside it
+            fire = False
+            theta_first = 1.0
+            if N_EVENTS > 0:
+                for i in range(n):
+                    yd[i] = 0.0 if nonneg[i] and ynew[i] < 0.0 else ynew[i]
+                event_triggers(yd, p, u, g1)
+                any_crossed = False
+                for k in range(N_EVENTS):
+                    if EVENT_DIRECTION[k] < 0:
+                        crossed[k] = g0[k] > 0.0 and g1[k] <= 0.0
+                    else:
+                        crossed[k] = g0[k] < 0.0 and g1[k] >= 0.0
+                    any_crossed = any_crossed or crossed[k]
+                if any_crossed:
+                    for i in range(n):
+                        dense1[i] = (
+                            H21 * k1[i] + H22 * k2[i] + H23 * k3[i] + H24 * k4[i] + H25 * k5[i]
+                        )
+                        dense2[i] = (
+                            H31 * k1[i] + H32 * k2[i] + H33 * k3[i] + H34 * k4[i] + H35 * k5[i]
+                        )
+                    for k in range(N_EVENTS):
+                        if crossed[k]:
+                            d = EVENT_DIRECTION[k]
+                            theta_ev[k] = locate_event(
+                                k,
+                                d * g0[k],
+                                d * g1[k],
+                                h,
+                                y,
+                                ynew,
+                                dense1,
+                                dense2,
+                                p,
+                                u,
+                                nonneg,
+                                yd,
+                                gt,
+                            )
+                            theta_first = min(theta_first, theta_ev[k])
+                    fire = True
+                    if theta_first < 1.0:
+                        t_stop = t + theta_first * h
+            if j_out < n_out and t_out[j_out] <= t_stop:
                 for i in range(n):
                     dense1[i] = H21 * k1[i] + H22 * k2[i] + H23 * k3[i] + H24 * k4[i] + H25 * k5[i]
                     dense2[i] = H31 * k1[i] + H32 * k2[i] + H33 * k3[i] + H34 * k4[i] + H35 * k5[i]
-            while j_out < n_out and t_out[j_out] <= t_new:
+            while j_out < n_out and t_out[j_out] <= t_stop:
                 theta = (t_out[j_out] - t) / h
-                one = 1.0 - theta
-                for i in range(n):
-                    yd[i] = one * y[i] + theta * (ynew[i] + one * (dense1[i] + theta * dense2[i]))
-                    if nonneg[i] and yd[i] < 0.0:
-                        # between two non-negative step values; the cubic's
-                        # undershoot is within its interpolation error
-                        yd[i] = 0.0
+                dense_state(theta, y, ynew, dense1, dense2, nonneg, yd)
                 record(yd, p, out_r, out_y, j_out, save_states, r)
                 j_out += 1
+            if fire:
+                # the state at the event, then every crossed event whose
+                # trigger is over zero there, in declaration order
+                dense_state(theta_first, y, ynew, dense1, dense2, nonneg, yd)
+                event_triggers(yd, p, u, gt)
+                for i in range(n):
+                    y[i] = yd[i]
+                t = t_stop
+                steps += 1
+                for k in range(N_EVENTS):
+                    if not (crossed[k] and EVENT_DIRECTION[k] * gt[k] >= 0.0):
+                        continue
+                    if n_events < capacity:
+                        ev_t[n_events] = t
+                        ev_k[n_events] = k
+                    n_events += 1
+                    for q in range(n_in):
+                        uset[q] = ucur[q]
+                    event_apply(k, y, p, ucur, uset)
+                    for q in range(n_in):
+                        if EVENT_SETS_INPUT[k, q]:
+                            held[q] = True
+                            uheld[q] = uset[q]
+                            ucur[q] = uset[q]
+                    if EVENT_TERMINAL[k]:
+                        status = STATUS_ENDED_BY_EVENT
+                        break
+                restart = True
+                break
             t = t_new
             for i in range(n):
                 y[i] = 0.0 if nonneg[i] and ynew[i] < 0.0 else ynew[i]
             steps += 1
             if t < t_end:
                 rhs(y, p, u, f0)
+            if N_EVENTS > 0:
+                for k in range(N_EVENTS):
+                    g0[k] = g1[k]
             have_jacobian = False
             factor_h = 6.0 if err == 0.0 else min(6.0, max(0.2, 0.9 * err**-0.25))
             if rejected:
@@ -316,6 +485,8 @@ def integrate_patient(
             h = min(h * factor_h, max_step)
         if status != STATUS_OK:
             break
+        if not restart:
+            s += 1
     while j_out < n_out:
         for k in range(N_READOUTS):
             out_r[j_out, k] = np.nan
@@ -323,7 +494,7 @@ def integrate_patient(
             for k in range(N_STATES):
                 out_y[j_out, k] = np.nan
         j_out += 1
-    return status, steps, rejects
+    return status, steps, rejects, n_events
 
 
 @nb.njit(cache=True, parallel=True, error_model="numpy")
@@ -345,9 +516,12 @@ def integrate_cohort(
     status,
     steps,
     rejects,
+    ev_t,
+    ev_k,
+    ev_n,
 ):
     for i in nb.prange(y0.shape[0]):
-        st, ns, nr = integrate_patient(
+        st, ns, nr, ne = integrate_patient(
             y0[i],
             params[i],
             seg_t[i],
@@ -362,7 +536,10 @@ def integrate_cohort(
             nonneg,
             out_r[i],
             out_y[i],
+            ev_t[i],
+            ev_k[i],
         )
+        ev_n[i] = ne
         status[i] = st
         steps[i] = ns
         rejects[i] = nr

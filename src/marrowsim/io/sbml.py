@@ -8,6 +8,16 @@ the notes; derived parameters initial assignments; schedule changes (the immune
 trigger, later doses and exposures) events; readouts assignment rules with the
 ids of ``timecourse.csv``. The document must pass libSBML's consistency checks
 with no errors. python-libsbml is an optional extra (``marrowsim[sbml]``).
+
+State-triggered events declared by mechanisms become events with the trigger
+``g < 0`` (falling) or ``g > 0`` (rising), persistent, with initialValue true
+(so an event does not fire at the start unless its trigger crosses), values
+from the trigger time, and assignments for its jumps and the inputs it sets.
+An input set by an event holds over later schedule changes, as in the engine:
+the event also sets ``<input>_held_by_event`` to 1, and the schedule's
+assignments to that input keep its value once the flag is set. A terminal
+event (the engine ends the course) only says so in its notes: SBML simulators
+(libRoadRunner) cannot stop a run, so the course continues past it there.
 """
 
 from __future__ import annotations
@@ -206,6 +216,12 @@ def export_sbml(
         attach("rate", info.name, model.rate_exprs[info.name])
     for inp in model.inputs:
         parameter(inp.name, inp.default, inp.unit, False, f"input: {inp.meaning}")
+    held = {}  # input set by an event -> its flag parameter
+    for e in model.events:
+        for name in e.inputs:
+            if name not in held:
+                held[name] = f"{name}_held_by_event"
+                parameter(held[name], 0.0, None, False, f"1 once an event has set {name}")
     symbols = {n: sympy.Symbol(n) for n in model.parameter_names}
     changes = model.schedule(symbols)
     for k, change in enumerate(changes):
@@ -221,7 +237,40 @@ def export_sbml(
         trigger.setMath(formula(sympy.Symbol("time") >= change.day, f"event {k}"))
         target = event.createEventAssignment()
         target.setVariable(change.input)
-        target.setMath(formula(change.value, f"event {k} value"))
+        value = formula(change.value, f"event {k} value")
+        if change.input in held:
+            text = libsbml.formulaToL3String(value)
+            value = libsbml.parseL3Formula(
+                f"piecewise({change.input}, {held[change.input]} > 0.5, {text})"
+            )
+        target.setMath(value)
+    for e in model.events:
+        event = sbml.createEvent()
+        _check(event.setId(e.name), f"event {e.name}")
+        event.setUseValuesFromTriggerTime(True)
+        crossing = "falls through" if e.direction < 0 else "rises through"
+        terminal = (
+            " Terminal: marrowsim ends the patient's course here; SBML simulators"
+            " cannot stop, so the course continues past it."
+            if e.terminal
+            else ""
+        )
+        _notes(event, f"event of {e.mechanism}: {e.meaning} (trigger {crossing} 0).{terminal}")
+        trigger = event.createTrigger()
+        trigger.setInitialValue(True)
+        trigger.setPersistent(True)
+        g = e.trigger
+        trigger.setMath(
+            formula(sympy.Lt(g, 0) if e.direction < 0 else sympy.Gt(g, 0), f"event {e.name}")
+        )
+        for name, expr in [*e.jumps.items(), *e.inputs.items()]:
+            target = event.createEventAssignment()
+            target.setVariable(name)
+            target.setMath(formula(expr, f"event {e.name}: {name}"))
+        for name in e.inputs:
+            target = event.createEventAssignment()
+            target.setVariable(held[name])
+            target.setMath(formula(sympy.Integer(1), f"event {e.name}: {held[name]}"))
     for readout in model.readouts:
         parameter(
             readout.name,

@@ -1,6 +1,14 @@
 """Biology, one module per mechanism. No solver code lives here."""
 
-from marrowsim.mechanisms.base import Input, InputChange, Mechanism, Readout, State
+from marrowsim.mechanisms.base import (
+    Event,
+    EventAction,
+    Input,
+    InputChange,
+    Mechanism,
+    Readout,
+    State,
+)
 from marrowsim.mechanisms.blood_loss import BloodLoss
 from marrowsim.mechanisms.erythroid import Erythroid
 from marrowsim.mechanisms.feedback import Feedback
@@ -30,6 +38,8 @@ def default_mechanisms() -> tuple[Mechanism, ...]:
 __all__ = [
     "BloodLoss",
     "Erythroid",
+    "Event",
+    "EventAction",
     "Feedback",
     "Granulocytic",
     "ImmuneAttack",

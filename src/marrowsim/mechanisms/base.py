@@ -88,6 +88,43 @@ class Readout:
 
 
 @dataclass(frozen=True)
+class Event:
+    """A state-triggered event: it fires where its trigger expression (see
+    :meth:`Mechanism.event_triggers`) crosses zero in ``direction``: -1
+    falling (from > 0 to <= 0), +1 rising (from < 0 to >= 0). The engine
+    locates the crossing inside the step; the SBML export writes an
+    ``<event>``."""
+
+    name: str
+    meaning: str
+    direction: int
+
+    def __post_init__(self) -> None:
+        if not self.name.isidentifier():
+            raise ValueError(f"event name {self.name!r} is not an identifier")
+        if self.direction not in (-1, 1):
+            raise ValueError(
+                f"event {self.name!r}: direction must be -1 (falling) or +1 (rising), "
+                f"got {self.direction!r}"
+            )
+
+
+@dataclass(frozen=True)
+class EventAction:
+    """What an event does at the located time.
+
+    ``jumps``: new values of states, expressions of the state just before the
+    event (all evaluated before any is assigned); ``inputs``: inputs set from
+    the event on (expressions of the same), overriding the schedule for the
+    rest of the course; ``terminal``: the event ends the patient's course.
+    """
+
+    jumps: Mapping[str, Any] = field(default_factory=dict)
+    inputs: Mapping[str, Any] = field(default_factory=dict)
+    terminal: bool = False
+
+
+@dataclass(frozen=True)
 class InputChange:
     """At ``day`` (one value per patient) the input ``name`` becomes ``value``."""
 
@@ -156,6 +193,7 @@ class Mechanism:
     parameters: ClassVar[tuple[str, ...]] = ()
     inputs: ClassVar[tuple[Input, ...]] = ()
     readouts: ClassVar[tuple[Readout, ...]] = ()
+    events: ClassVar[tuple[Event, ...]] = ()
 
     def derived(self, p: Namespace) -> dict[str, Expr]:
         """Parameters computed from table parameters (e.g. an amplification that
@@ -177,6 +215,16 @@ class Mechanism:
 
     def readout_values(self, c: Context) -> dict[str, Expr]:
         """Expressions of this mechanism's readouts."""
+        return {}
+
+    def event_triggers(self, c: Context) -> dict[str, Expr]:
+        """One trigger expression per declared event (keyed by event name);
+        the event fires where it crosses zero in the event's direction."""
+        return {}
+
+    def event_actions(self, c: Context) -> dict[str, EventAction]:
+        """Actions of the declared events, keyed by event name (an event
+        without an action is only recorded)."""
         return {}
 
     def problems(self, values: Mapping[str, Any]) -> list[str]:
