@@ -317,9 +317,9 @@ def test_event_declarations_are_checked():
 
 
 def test_default_model_without_events_is_bitwise_unchanged():
-    # tests/data/default_model_baseline.json holds the default model's numbers
-    # from before the events machinery; a deliberate change of the model
-    # regenerates it with the code before and checks the engine change after
+    # tests/data/default_model_baseline.json holds the default model's numbers;
+    # an engine change must leave them bitwise alone; a deliberate change of
+    # the model regenerates them (tests/data/make_default_model_baseline.py)
     stored = json.loads(
         (Path(__file__).parent / "data" / "default_model_baseline.json").read_text()
     )

@@ -218,7 +218,7 @@ def test_an_attack_that_ends_on_its_trigger_day_never_starts():
 @pytest.mark.parametrize(
     "settings",
     [
-        {"immune_tolerance_recovery_rate": 0.05, "immune_escalation_max_fold": 1},
+        {"immune_tolerance_recovery_rate": 0.05, "immune_escalation_max_fold": 1.5},
         {"immune_escalation_rate": 0.05, "immune_escalation_max_fold": 10},
     ],
 )

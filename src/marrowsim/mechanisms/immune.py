@@ -3,12 +3,12 @@
 Autoreactive effector T cells (``t_effector``) are recruited once tolerance
 breaks (input ``immune_attack_on``, switched on at ``immune_trigger_day`` and
 off at ``immune_end_day``) at a rate set by ``immune_strength`` and by HSPC
-antigen. Tolerance drifts, differently in each patient: ``tolerance_restored``
-accumulates at the patient's ``immune_tolerance_recovery_rate`` minus its
-``immune_escalation_rate``; recruitment wanes as tolerance returns
-(spontaneous remissions in about 13% of adults, Haematologica 2001;86:928) and
-grows, up to ``immune_escalation_max_fold``, as it is lost further (moderate
-AA progresses to severe in about a fifth of adults, Kwon et al., Int J Hematol
+antigen, scaled by ``autoimmune_drive``. The drive drifts differently in each
+patient, logistically between 0 and ``immune_escalation_max_fold`` at the net
+rate ``immune_escalation_rate - immune_tolerance_recovery_rate``: it wanes as
+tolerance returns (spontaneous remissions in about 13% of adults,
+Haematologica 2001;86:928) and grows as tolerance is lost further (moderate AA
+progresses to severe in about a fifth of adults, Kwon et al., Int J Hematol
 2010). Effectors expand on antigen,
 restrained by regulatory T cells, and die. Regulatory T cells are induced by
 effector activity. Effectors secrete IFN-gamma and TNF-alpha, cleared within
@@ -36,11 +36,8 @@ from marrowsim.mechanisms.base import (
     Namespace,
     Readout,
     State,
-    exp,
     first_violation,
 )
-
-TOLERANCE_SPAN = 20.0  # bound of tolerance_restored (dimensionless)
 
 
 class ImmuneAttack(Mechanism):
@@ -61,11 +58,9 @@ class ImmuneAttack(Mechanism):
             scale=0.1,
         ),
         State(
-            "tolerance_restored",
-            "dimensionless",
-            "net tolerance regained since the attack began (negative: lost further)",
-            scale=1.0,
-            signed=True,
+            "autoimmune_drive",
+            "fold",
+            "recruitment drive relative to its value when tolerance broke",
         ),
     )
     inputs = (Input("immune_attack_on", "switch", "1 once tolerance is broken, else 0"),)
@@ -147,8 +142,7 @@ class ImmuneAttack(Mechanism):
             * p.immune_strength
             * p.t_effector_activation_rate
             * antigen_drive
-            * p.immune_escalation_max_fold
-            / (1 + (p.immune_escalation_max_fold - 1) * exp(s.tolerance_restored))
+            * s.autoimmune_drive
         )
         return {
             "t_effector": recruitment
@@ -163,11 +157,13 @@ class ImmuneAttack(Mechanism):
             - p.tnf_alpha_clearance_rate * s.tnf_alpha_excess,
             "fas_sensitisation": (c.sig["interferon_gamma_effect"] - s.fas_sensitisation)
             / p.fas_sensitisation_days,
-            # the drift slows near +-TOLERANCE_SPAN, where its effect is long
-            # complete (exp(20) ~ 5e8), so exp(x) stays finite in any run
-            "tolerance_restored": u.immune_attack_on
-            * (p.immune_tolerance_recovery_rate - p.immune_escalation_rate)
-            * (1 - (s.tolerance_restored / TOLERANCE_SPAN) ** 2),
+            # logistic in (0, max fold): the same as a net tolerance x drifting
+            # at (recovery - escalation) with drive = M / (1 + (M - 1) exp(x)),
+            # without an exponential to overflow
+            "autoimmune_drive": u.immune_attack_on
+            * (p.immune_escalation_rate - p.immune_tolerance_recovery_rate)
+            * s.autoimmune_drive
+            * (1 - s.autoimmune_drive / p.immune_escalation_max_fold),
         }
 
     def steady_state(self, p: Namespace) -> dict:
@@ -177,7 +173,7 @@ class ImmuneAttack(Mechanism):
             "interferon_gamma_excess": 0,
             "tnf_alpha_excess": 0,
             "fas_sensitisation": 0,
-            "tolerance_restored": 0,
+            "autoimmune_drive": 1,
         }
 
     def readout_values(self, c: Context) -> dict:

@@ -45,10 +45,8 @@ from marrowsim.mechanisms.base import (
     Namespace,
     Readout,
     State,
-    exp,
     first_violation,
     hill_drive,
-    log,
 )
 
 # Hill exponents are structural (integers keep the Jacobian defined at an
@@ -114,10 +112,12 @@ class StemCells(Mechanism):
         # drive (T^4 - 1) / (T^4 + K^4): 0 at normal TPO, half at T = (2 + K^4)^(1/4)
         tpo = c.signal("tpo_hsc_relative", 1) ** HSC_TPO_HILL
         tpo_drive = (tpo - 1) / (tpo + p.hsc_tpo_half_fold**HSC_TPO_HILL)
-        # geometric in each drive: 1 in health, the maximum at full drive, and
-        # still positive where a drive is negative (a crowded niche, low TPO)
-        activation = exp(
-            log(p.hsc_activation_max_fold) * pool_drive + log(p.hsc_tpo_max_fold) * tpo_drive
+        # each drive D in (-small, 1] speeds cycling by 1 / (1 - (1 - 1/max) D):
+        # 1 in health, the maximum at full drive, and still positive (a slowing)
+        # where a drive is negative (a crowded niche, low TPO)
+        activation = 1 / (
+            (1 - (1 - 1 / p.hsc_activation_max_fold) * pool_drive)
+            * (1 - (1 - 1 / p.hsc_tpo_max_fold) * tpo_drive)
         )
         division_rate = (
             p.hsc_division_rate * activation * (1 - c.signal("hsc_cycling_inhibition", 0))
