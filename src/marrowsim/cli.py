@@ -18,7 +18,7 @@ from typing import Annotated, Any
 
 import typer
 
-from marrowsim import __version__
+from marrowsim._version import __version__
 from marrowsim.errors import InputError
 from marrowsim.io import inputs
 
@@ -268,7 +268,7 @@ def export_sbml(
 @app.command()
 def equations() -> None:
     """Print the model's equations (Markdown), traced from the mechanisms."""
-    from marrowsim.simulation import default_model
+    from marrowsim.model import default_model
 
     typer.echo(default_model().equations_markdown(), nl=False)
 

@@ -424,3 +424,16 @@ class Model:
                 ]
                 lines += ["```", ""]
         return "\n".join(lines).rstrip() + "\n"
+
+
+_MODEL: Model | None = None
+
+
+def default_model() -> Model:
+    """The default marrow + immune model (traced once per process)."""
+    global _MODEL
+    if _MODEL is None:
+        model = Model()
+        load_table().require(model.parameter_names)  # the table holds nothing unused
+        _MODEL = model
+    return _MODEL

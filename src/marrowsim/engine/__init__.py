@@ -19,9 +19,19 @@ from marrowsim.engine.codegen import compiled_module
 from marrowsim.errors import InputError
 from marrowsim.mechanisms import InputChange
 from marrowsim.model import Model
+from marrowsim.status import STATUS_ENDED_BY_EVENT, STATUS_MESSAGES
 
-STATUS_MESSAGES = {0: "ok", 1: "too many steps", 2: "step size underflow", 3: "ended by event"}
-STATUS_ENDED_BY_EVENT = 3
+__all__ = [
+    "EVENT_CAPACITY",
+    "STATUS_ENDED_BY_EVENT",
+    "STATUS_MESSAGES",
+    "Integration",
+    "Solver",
+    "integrate",
+    "segments",
+    "thread_count",
+]
+
 EVENT_CAPACITY = 256  # events logged per patient (more are counted, not logged)
 
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from marrowsim.simulation import Result
+    from marrowsim.result import Result
 
 # (readout, label, normal range, severe threshold) for the four panels
 PANELS = (
