@@ -180,7 +180,7 @@ def integrate(
     status = np.zeros(n_patients, dtype=np.int64)
     steps = np.zeros(n_patients, dtype=np.int64)
     rejected = np.zeros(n_patients, dtype=np.int64)
-    capacity = EVENT_CAPACITY if model.events else 0
+    capacity = EVENT_CAPACITY if model.event_names else 0
     ev_t = np.full((n_patients, capacity), np.nan)
     ev_k = np.full((n_patients, capacity), -1, dtype=np.int64)
     ev_n = np.zeros(n_patients, dtype=np.int64)
