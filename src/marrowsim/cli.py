@@ -314,6 +314,25 @@ def _stop_on_signals() -> Iterator[None]:
 def main(argv: list[str] | None = None) -> None:
     """Entry point: user errors become one message and exit status 2; SIGINT
     and SIGTERM end with "aborted" and 130 or 143 (128 + the signal)."""
+    try:
+        _main(argv)
+    finally:
+        if argv is None:  # the process ends now (the console script)
+            _skip_final_collection()
+
+
+def _skip_final_collection() -> None:
+    """Move every object to the garbage collector's permanent generation, so
+    the interpreter's last collections at exit do not walk the objects of
+    every imported module (pandas, numba, matplotlib): about 0.3 s of a
+    one-patient run. Everything is written and closed by now; the process's
+    memory goes back to the system as it ends."""
+    import gc
+
+    gc.freeze()
+
+
+def _main(argv: list[str] | None) -> None:
     code: Any = 0
     try:
         with _stop_on_signals():
