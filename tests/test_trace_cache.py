@@ -89,3 +89,25 @@ def test_the_key_follows_the_mechanisms():
         name = "outside"
 
     assert trace_key((*mechanisms, Outside())) is None  # its source is not hashed
+
+
+CLI_RUN = """
+import sys
+from marrowsim.cli import main
+main(["run", "healthy", "--days", "20", "--out", sys.argv[1]])
+heavy = ("sympy", "matplotlib.pyplot", "marrowsim.io.sbml")
+print("heavy:", *[name for name in heavy if name in sys.modules])
+"""
+
+
+def test_a_warm_cli_run_imports_only_what_it_needs(tmp_path):
+    env = dict(os.environ, MARROWSIM_CACHE_DIR=str(cache_dir()))
+    for _ in range(2):  # the first may trace (and store the trace)
+        done = subprocess.run(
+            [sys.executable, "-c", CLI_RUN, str(tmp_path / "out")],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    assert done.stdout.strip().splitlines()[-1] == "heavy:"
