@@ -9,14 +9,20 @@ the SBML exporter and the docs print them. Numeric evaluation of parameters
 
 from __future__ import annotations
 
+import builtins
+import hashlib
+import json
+import platform
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from importlib import metadata
+from pathlib import Path
+from types import CodeType
 from typing import Any
 
 import numpy as np
-import sympy
 
 from marrowsim.errors import InputError
 from marrowsim.mechanisms import InputChange, Mechanism, default_mechanisms
@@ -78,7 +84,9 @@ class Model:
     """A model assembled from mechanisms (the default marrow + immune model if
     none are given). Equations are traced once, at construction."""
 
-    def __init__(self, mechanisms: Sequence[Mechanism] | None = None) -> None:
+    def __init__(
+        self, mechanisms: Sequence[Mechanism] | None = None, *, traced: bool = True
+    ) -> None:
         self.mechanisms: tuple[Mechanism, ...] = tuple(mechanisms or default_mechanisms())
         self.states: tuple[StateInfo, ...] = tuple(
             StateInfo(name, decl.unit, decl.meaning, m.name, decl.scale)
@@ -111,7 +119,20 @@ class Model:
             raise InputError(f"parameter table lacks {', '.join(missing)}, needed by the model")
         self.parameter_names = tuple(n for n in table_order if n in needed)
         self._check_unique()
-        self._trace()
+        self._trace_key: str | None = None  # set by default_model: cache this trace
+        # traced=False (load_trace only): the expressions are traced on first use
+        self._untraced = not traced
+        if traced:
+            self._trace()
+
+    def __getattr__(self, name: str) -> Any:
+        # a model loaded from the trace cache (load_trace) traces on the first
+        # use of an expression (SBML export, equations, a new compiled module)
+        if name in _TRACED and self.__dict__.get("_untraced"):
+            self._untraced = False
+            self._trace()
+            return getattr(self, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     # -- tracing -------------------------------------------------------------
     def _check_unique(self) -> None:
@@ -135,6 +156,8 @@ class Model:
                 raise ValueError(f"readout {name!r} clashes with a {seen[name]} of the same name")
 
     def _trace(self) -> None:
+        import sympy
+
         self.state_symbols = tuple(sympy.Symbol(n, real=True) for n in self.state_names)
         self.input_symbols = tuple(sympy.Symbol(n, real=True) for n in self.input_names)
         # zero-valued parameters are allowed, so symbols are only "real"
@@ -239,6 +262,8 @@ class Model:
 
     def _trace_events(self, contexts: Mapping[str, Context]) -> None:
         """Trace each mechanism's event triggers and actions, and check names."""
+        import sympy
+
         events: list[EventInfo] = []
         taken = set(self.state_names) | set(self.input_names) | set(self.all_parameter_names)
         taken |= set(self.readout_names)
@@ -303,6 +328,8 @@ class Model:
         """Trace again with every signal as a named symbol, so the printed
         equations read like the mechanisms are written (signals defined once,
         then used by name) instead of fully expanded."""
+        import sympy
+
         named = {name: sympy.Symbol(name) for name in published}
         self.display_signals: dict[str, Any] = {}
         self.display_rates: dict[str, Any] = {name: sympy.Integer(0) for name in self.state_names}
@@ -328,11 +355,15 @@ class Model:
     # -- numeric helpers -----------------------------------------------------
     @cached_property
     def _derived_functions(self) -> list[Any]:
+        import sympy
+
         symbols = self.parameter_symbols
         return [sympy.lambdify(symbols, self.derived_exprs[n], "numpy") for n in self.derived_names]
 
     @cached_property
     def _steady_function(self) -> Any:
+        import sympy
+
         return sympy.lambdify(
             self.parameter_symbols, list(self.steady_state_exprs.values()), "numpy"
         )
@@ -385,6 +416,8 @@ class Model:
         """The model's equations as Markdown, printed from the traced expressions
         (the same ones the engine compiles): states, rates, derived parameters,
         healthy steady state and readouts, mechanism by mechanism."""
+        import sympy
+
         lines = [
             "# marrowsim model equations",
             "",
@@ -424,3 +457,182 @@ class Model:
                 ]
                 lines += ["```", ""]
         return "\n".join(lines).rstrip() + "\n"
+
+
+# set by Model._trace (with the sympy expressions); a model from the trace
+# cache has only the names and numeric functions until it is traced
+_TRACED = frozenset(
+    {
+        "state_symbols", "input_symbols", "derived_owner", "derived_exprs",
+        "parameter_symbols", "signal_exprs", "rate_exprs", "steady_state_exprs",
+        "readout_exprs", "events", "event_trigger_exprs", "event_jumps", "event_inputs",
+        "event_terminal", "display_signals", "display_rates", "display_readouts",
+        "derived_names", "all_parameter_names", "event_names",
+    }
+)  # fmt: skip
+
+# -- the trace cache ----------------------------------------------------------
+# A warm run needs from the trace only names, the compiled module's key and the
+# numeric functions (derived parameters, steady state). The engine stores them
+# beside the compiled module (store_trace, when it loads one for a model built
+# by default_model); default_model loads them (load_trace) and traces with
+# sympy only on a miss. The key is a hash of everything the trace depends on:
+# the source of the mechanisms, of this module, of the code generator and the
+# kernel, the parameter table, the mechanisms' classes and settings, and the
+# Python, numpy and sympy versions.
+TRACE_CACHE_VERSION = "1"
+_PACKAGE = Path(__file__).resolve().parent
+_TRACE_SOURCES = (
+    "model.py",
+    "engine/codegen.py",
+    "engine/kernel_template.py",
+    "parameters/__init__.py",
+    "parameters/table.yaml",
+)
+
+
+def trace_key(mechanisms: Sequence[Mechanism]) -> str | None:
+    """Key of the trace cache for a model of ``mechanisms`` (None: not cacheable,
+    a mechanism is not one of marrowsim's own)."""
+    digest = hashlib.sha256(f"trace {TRACE_CACHE_VERSION};".encode())
+    for m in mechanisms:
+        kind = type(m)
+        if not kind.__module__.startswith("marrowsim.mechanisms."):
+            return None
+        digest.update(
+            f"{kind.__module__}.{kind.__qualname__}:{sorted(vars(m).items())!r};".encode()
+        )
+    files = [
+        *_TRACE_SOURCES,
+        *sorted(str(p.relative_to(_PACKAGE)) for p in (_PACKAGE / "mechanisms").glob("*.py")),
+    ]
+    for name in files:
+        digest.update(f"{name}:".encode())
+        digest.update((_PACKAGE / name).read_bytes())
+    versions = (platform.python_version(), np.__version__, metadata.version("sympy"))
+    digest.update(repr(versions).encode())
+    return digest.hexdigest()[:20]
+
+
+def _trace_path(directory: Path, key: str) -> Path:
+    return directory / f"marrowsim_trace_{key}.json"
+
+
+def _global_names(code: CodeType) -> set[str]:
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, CodeType):
+            names |= _global_names(const)
+    return names
+
+
+def _portable_source(function: Any) -> str | None:
+    """The source of a lambdified function if every global it uses is the
+    numpy object of that name (so it runs the same from numpy's namespace)."""
+    import inspect
+
+    try:
+        source = inspect.getsource(function)
+    except (OSError, TypeError):
+        return None
+    scope = function.__globals__
+    for name in _global_names(function.__code__):
+        ours = getattr(np, name, None) if name != "__builtins__" else None
+        if name in scope:
+            if ours is None or ours is not scope[name]:
+                return None
+        elif ours is not None and ours is not getattr(builtins, name, None):
+            return None  # numpy's name would shadow the builtin the function uses
+    return source
+
+
+def _function_from_source(source: str) -> Any:
+    namespace: dict[str, Any] = dict(vars(np))
+    exec(compile(source, "<marrowsim trace cache>", "exec"), namespace)
+    return namespace["_lambdifygenerated"]
+
+
+def store_trace(model: Model, structure_key: str, directory: Path) -> None:
+    """Write what a warm run needs of ``model``'s trace beside its compiled
+    module (only for a model that ``default_model`` traced on a miss)."""
+    key = getattr(model, "_trace_key", None)
+    if key is None or _trace_path(directory, key).exists():
+        return
+    functions = [_portable_source(f) for f in model._derived_functions]
+    steady = _portable_source(model._steady_function)
+    if steady is None or any(f is None for f in functions):
+        return
+    record = {
+        "version": TRACE_CACHE_VERSION,
+        "structure_key": structure_key,
+        "state_names": list(model.state_names),
+        "input_names": list(model.input_names),
+        "readout_names": list(model.readout_names),
+        "parameter_names": list(model.parameter_names),
+        "derived_names": list(model.derived_names),
+        "event_names": list(model.event_names),
+        "derived_functions": functions,
+        "steady_function": steady,
+    }
+    from marrowsim._cache import write_atomically
+
+    try:
+        write_atomically(_trace_path(directory, key), json.dumps(record))
+    except OSError:
+        pass  # a read-only cache: the next run traces again
+
+
+def load_trace(mechanisms: Sequence[Mechanism], key: str, directory: Path) -> Model | None:
+    """The model of ``mechanisms`` from the trace cache, untraced, or None."""
+    try:
+        record = json.loads(_trace_path(directory, key).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    try:
+        model = Model(mechanisms, traced=False)
+        if record.get("version") != TRACE_CACHE_VERSION or [
+            list(model.state_names),
+            list(model.input_names),
+            list(model.readout_names),
+            list(model.parameter_names),
+        ] != [
+            record["state_names"],
+            record["input_names"],
+            record["readout_names"],
+            record["parameter_names"],
+        ]:
+            return None
+        derived = [_function_from_source(s) for s in record["derived_functions"]]
+        steady = _function_from_source(record["steady_function"])
+        model.__dict__.update(
+            derived_names=tuple(record["derived_names"]),
+            event_names=tuple(record["event_names"]),
+            _derived_functions=derived,
+            _steady_function=steady,
+            _structure_key=str(record["structure_key"]),
+        )
+        model.__dict__["all_parameter_names"] = model.parameter_names + model.derived_names
+    except (KeyError, TypeError, ValueError, SyntaxError):
+        return None
+    return model
+
+
+_MODEL: Model | None = None
+
+
+def default_model() -> Model:
+    """The default marrow + immune model (traced once per process, or loaded
+    from the trace cache)."""
+    global _MODEL
+    if _MODEL is None:
+        from marrowsim._cache import cache_dir
+
+        mechanisms = default_mechanisms()
+        key = trace_key(mechanisms)
+        model = None if key is None else load_trace(mechanisms, key, cache_dir())
+        if model is None:
+            model = Model(mechanisms)
+            model._trace_key = key  # the engine stores the trace beside the compiled module
+        load_table().require(model.parameter_names)  # the table holds nothing unused
+        _MODEL = model
+    return _MODEL

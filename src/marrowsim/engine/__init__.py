@@ -19,9 +19,19 @@ from marrowsim.engine.codegen import compiled_module
 from marrowsim.errors import InputError
 from marrowsim.mechanisms import InputChange
 from marrowsim.model import Model
+from marrowsim.status import STATUS_ENDED_BY_EVENT, STATUS_MESSAGES
 
-STATUS_MESSAGES = {0: "ok", 1: "too many steps", 2: "step size underflow", 3: "ended by event"}
-STATUS_ENDED_BY_EVENT = 3
+__all__ = [
+    "EVENT_CAPACITY",
+    "STATUS_ENDED_BY_EVENT",
+    "STATUS_MESSAGES",
+    "Integration",
+    "Solver",
+    "integrate",
+    "segments",
+    "thread_count",
+]
+
 EVENT_CAPACITY = 256  # events logged per patient (more are counted, not logged)
 
 
@@ -170,7 +180,7 @@ def integrate(
     status = np.zeros(n_patients, dtype=np.int64)
     steps = np.zeros(n_patients, dtype=np.int64)
     rejected = np.zeros(n_patients, dtype=np.int64)
-    capacity = EVENT_CAPACITY if model.events else 0
+    capacity = EVENT_CAPACITY if model.event_names else 0
     ev_t = np.full((n_patients, capacity), np.nan)
     ev_k = np.full((n_patients, capacity), -1, dtype=np.int64)
     ev_n = np.zeros(n_patients, dtype=np.int64)

@@ -29,19 +29,16 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import os
 import sys
-import tempfile
 from dataclasses import dataclass
 from importlib import resources
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import sympy
-from sympy.printing.pycode import PythonCodePrinter
+from marrowsim._cache import cache_dir, write_atomically
+from marrowsim.model import Model, store_trace
 
-from marrowsim.model import Model
+__all__ = ["cache_dir", "compiled_module", "generate_source", "sparsity", "structure_key"]
 
 CODEGEN_VERSION = "4"
 # numpy's error model: a division by zero gives inf/nan (the step is then
@@ -49,17 +46,22 @@ CODEGEN_VERSION = "4"
 NJIT = "@nb.njit(cache=True, error_model='numpy')"
 
 
-class _Printer(PythonCodePrinter):
-    """Plain ``math`` module printing that numba compiles."""
+def _printer() -> Any:
+    """Plain ``math`` module printing that numba compiles (sympy is imported
+    only when a model's source is generated, never on a warm run)."""
+    from sympy.printing.pycode import PythonCodePrinter
 
-    def _print_Pow(self, expr: Any, rational: bool = False) -> str:
-        base, exponent = expr.as_base_exp()
-        if exponent == -1:
-            return f"(1.0/({self._print(base)}))"
-        if exponent.is_Integer and 1 < int(exponent) <= 4:
-            b = f"({self._print(base)})"
-            return "(" + "*".join([b] * int(exponent)) + ")"
-        return str(super()._print_Pow(expr, rational=rational))
+    class _Printer(PythonCodePrinter):
+        def _print_Pow(self, expr: Any, rational: bool = False) -> str:
+            base, exponent = expr.as_base_exp()
+            if exponent == -1:
+                return f"(1.0/({self._print(base)}))"
+            if exponent.is_Integer and 1 < int(exponent) <= 4:
+                b = f"({self._print(base)})"
+                return "(" + "*".join([b] * int(exponent)) + ")"
+            return str(super()._print_Pow(expr, rational=rational))
+
+    return _Printer({"fully_qualified_modules": True, "standard": "python3"})
 
 
 @dataclass(frozen=True)
@@ -133,11 +135,13 @@ def _body(
     outputs: list[tuple[str, Any]],
     sources: list[tuple[list[Any], str]],
     names: dict[Any, str],
-    printer: _Printer,
+    printer: Any,
     temporary: str,
 ) -> list[str]:
     """Lines that unpack the symbols used from their arrays, compute common
     subexpressions once, and assign each output expression to its target."""
+    import sympy
+
     temporaries, reduced = sympy.cse(
         [e for _, e in outputs], symbols=sympy.numbered_symbols(temporary), optimizations="basic"
     )
@@ -160,7 +164,7 @@ def _function(
     outputs: list[tuple[str, Any]],
     model: Model,
     names: dict[Any, str],
-    printer: _Printer,
+    printer: Any,
     parameters: list[Any],
 ) -> str:
     sources = [(list(model.state_symbols), "y"), (parameters, "p")]
@@ -173,6 +177,8 @@ def _function(
 
 
 def _renames(expr: Any, names: dict[Any, str]) -> dict[Any, Any]:
+    import sympy
+
     return {s: sympy.Symbol(names[s]) for s in expr.free_symbols if s in names}
 
 
@@ -189,6 +195,8 @@ class _Hoister:
         self.constants: dict[Any, Any] = {}  # expression -> symbol
 
     def _constant(self, expr: Any) -> Any:
+        import sympy
+
         if expr.is_Atom:
             return expr
         if expr not in self.constants:
@@ -211,7 +219,9 @@ class _Hoister:
 
 def generate_source(model: Model) -> tuple[str, SparsePattern]:
     """Python source of the compiled model module, and its sparsity pattern."""
-    printer = _Printer({"fully_qualified_modules": True, "standard": "python3"})
+    import sympy
+
+    printer = _printer()
     names: dict[Any, str] = {}
     for s in model.state_symbols:
         names[s] = f"s_{s.name}"
@@ -300,7 +310,7 @@ def generate_source(model: Model) -> tuple[str, SparsePattern]:
     return "\n".join(parts), pattern
 
 
-def _event_functions(model: Model, names: dict[Any, str], printer: _Printer) -> str:
+def _event_functions(model: Model, names: dict[Any, str], printer: Any) -> str:
     """Constants and functions of the declared events (the kernel's event
     code is compiled only when ``N_EVENTS > 0``)."""
     events = model.events
@@ -349,7 +359,7 @@ def _constants_function(
     constants: dict[Any, Any],
     model: Model,
     names: dict[Any, str],
-    printer: _Printer,
+    printer: Any,
     n_parameters: int,
 ) -> str:
     """``extend(p)``: the parameter vector followed by the hoisted constants.
@@ -427,15 +437,6 @@ def _lu_functions(pattern: SparsePattern) -> str:
     return "\n".join(f) + "\n\n\n" + "\n".join(s)
 
 
-def cache_dir() -> Path:
-    """Where generated modules and numba's machine code are cached."""
-    configured = os.environ.get("MARROWSIM_CACHE_DIR")
-    if configured:
-        return Path(configured)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "marrowsim"
-
-
 _LOADED: dict[str, ModuleType] = {}
 
 
@@ -450,13 +451,9 @@ def compiled_module(model: Model) -> ModuleType:
     path = directory / f"{name}.py"
     if not path.exists():
         source, _ = generate_source(model)
-        # atomic: a concurrent process sees either nothing or the whole file
-        with tempfile.NamedTemporaryFile("w", dir=directory, suffix=".tmp", delete=False) as handle:
-            handle.write(source)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(handle.name, 0o666 & ~umask)
-        os.replace(handle.name, path)
+        write_atomically(path, source)
+    # keep the traced model beside its compiled code (model.load_trace)
+    store_trace(model, key, directory)
     spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -471,6 +468,8 @@ def structure_key(model: Model) -> str:
     cached = getattr(model, "_structure_key", None)
     if cached is not None:
         return str(cached)
+    import sympy
+
     digest = hashlib.sha256()
     digest.update(CODEGEN_VERSION.encode())
     for part in ("kernel_template.py", "codegen.py"):

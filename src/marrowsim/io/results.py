@@ -38,7 +38,7 @@ from marrowsim.errors import InputError
 from marrowsim.io import inputs
 
 if TYPE_CHECKING:
-    from marrowsim.simulation import Result
+    from marrowsim.result import Result
 
 FORMATS = ("csv", "parquet")
 # every file a run may write; a folder holding anything else is not replaced

@@ -30,9 +30,9 @@ import numpy as np
 import sympy
 from sympy.printing.str import StrPrinter
 
-from marrowsim import __version__
+from marrowsim._version import __version__
 from marrowsim.errors import InputError
-from marrowsim.model import Model
+from marrowsim.model import Model, default_model
 from marrowsim.parameters import load_table
 
 # unit string of the parameter table / state declarations -> SBML units:
@@ -328,7 +328,6 @@ def export_scenario(
     --patients N --seed S`` simulates as row ``patient``)."""
     from marrowsim.cohort import draw_cohort
     from marrowsim.io.scenario import load_scenario
-    from marrowsim.simulation import default_model
 
     sc = load_scenario(scenario, overrides or {})
     values = sc.typical_values()
@@ -349,7 +348,6 @@ def state_scales(scenario: Any = "immune-aa", *, model: Model | None = None) -> 
     for all states spans values from 1e-2 to 1e6 badly (CVODE's BDF stalls at
     the immune trigger with 1e-12 for every state)."""
     from marrowsim.io.scenario import load_scenario
-    from marrowsim.simulation import default_model
 
     model = model or default_model()
     values = load_scenario(scenario).typical_values()

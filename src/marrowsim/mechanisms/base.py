@@ -25,11 +25,28 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
-import sympy
 
-exp = sympy.exp
-log = sympy.log
-sqrt = sympy.sqrt
+# sympy is imported when a mechanism is traced, not when it is imported: a
+# warm run loads the traced model from the trace cache and never needs it
+
+
+def exp(x: Any) -> Any:
+    import sympy
+
+    return sympy.exp(x)
+
+
+def log(x: Any) -> Any:
+    import sympy
+
+    return sympy.log(x)
+
+
+def sqrt(x: Any) -> Any:
+    import sympy
+
+    return sympy.sqrt(x)
+
 
 Expr = Any  # a sympy expression (or a plain number); kept loose for readability
 
@@ -279,6 +296,8 @@ def smooth_ceiling(flux: Expr, baseline: Expr, max_fold: Expr, sharpness: int = 
     at ``baseline`` (so a healthy steady state stays exact), tending to the
     ceiling and never above it, within a fraction ``max_fold**-sharpness`` of
     ``flux`` far below it (1% at 3-fold). ``max_fold`` must exceed 1."""
+    import sympy
+
     ceiling = max_fold * baseline
     offset = 1 - max_fold ** (-sharpness)
     return flux / (offset + (flux / ceiling) ** sharpness) ** sympy.Rational(1, sharpness)
