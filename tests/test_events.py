@@ -366,3 +366,41 @@ def test_sbml_export_of_events_is_valid_and_roadrunner_agrees():
             jumps = t_out[1:][np.diff(theirs[:, 0]) > 0]
             assert len(jumps) == len(days)
             np.testing.assert_allclose(jumps, days, rtol=0, atol=0.01)
+
+
+class _Stepped(Mechanism):
+    """x' = drive - x with drive 0 until day 5, then 1: x jumps nowhere, but
+    the trigger `drive - 0.5` crosses zero at the schedule change itself, and
+    the event's jump of y then carries a second trigger over zero."""
+
+    name = "stepped"
+    states = (State("x", "1", "an amount"), State("y", "1", "a counter"))
+    parameters = ("hsc_division_rate",)
+    inputs = (Input("drive", "1/day", "inflow"),)
+    events = (
+        Event("drive_up", "drive rises past 0.5", +1),
+        Event("counted", "y rises past 0.5", +1),
+    )
+
+    def rates(self, c):
+        # y barely moves on its own (a rate must be non-zero)
+        return {"x": c.u.drive - c.p.hsc_division_rate * 280 * c.s.x, "y": -1e-9 * c.s.y}
+
+    def steady_state(self, p):
+        return {"x": 1.0, "y": 0.0}
+
+    def schedule(self, p):
+        return [InputChange("drive", 5.0, 1.0)]
+
+    def event_triggers(self, c):
+        return {"drive_up": c.u.drive - 0.5, "counted": c.s.y - 0.5}
+
+    def event_actions(self, c):
+        return {"drive_up": EventAction(jumps={"y": c.s.y + 1.0})}
+
+
+def test_a_trigger_carried_over_zero_by_a_discontinuity_fires_at_once():
+    run = _run(_Stepped(), np.linspace(0, 10, 11))
+    assert run.event_count[0] == 2
+    np.testing.assert_array_equal(_days(run), [5.0, 5.0])  # the schedule change, then the jump
+    assert [run.event_names[k] for k in run.event_index[0, :2]] == ["drive_up", "counted"]

@@ -197,6 +197,24 @@ def locate_event(k, fa, fb, h, y, ynew, dense1, dense2, p, u, nonneg, yd, g):
 
 
 @nb.njit(cache=True, error_model="numpy")
+def fire_event(k, t, y, p, ucur, uset, held, uheld, ev_t, ev_k, n_events):
+    """Log event ``k`` at ``t`` and apply its jumps and inputs (inputs set by
+    an event are held from then on); returns the new log length."""
+    if n_events < ev_t.shape[0]:
+        ev_t[n_events] = t
+        ev_k[n_events] = k
+    for q in range(ucur.shape[0]):
+        uset[q] = ucur[q]
+    event_apply(k, y, p, ucur, uset)
+    for q in range(ucur.shape[0]):
+        if EVENT_SETS_INPUT[k, q]:
+            held[q] = True
+            uheld[q] = uset[q]
+            ucur[q] = uset[q]
+    return n_events + 1
+
+
+@nb.njit(cache=True, error_model="numpy")
 def integrate_patient(
     y0,
     p,
@@ -244,10 +262,11 @@ def integrate_patient(
     g0 = np.empty(N_EVENTS)  # triggers at the step's start
     g1 = np.empty(N_EVENTS)  # ... and end
     gt = np.empty(N_EVENTS)
+    gprev = np.empty(N_EVENTS)  # triggers just before a discontinuity
+    have_prev = False  # none before the start
     theta_ev = np.empty(N_EVENTS)
     crossed = np.zeros(N_EVENTS, dtype=np.bool_)
     n_events = 0
-    capacity = ev_t.shape[0]
 
     t = seg_t[0]
     j_out = 0
@@ -274,7 +293,36 @@ def integrate_patient(
         u = ucur
         restart = False  # an event ended the last step: start again from it
         if N_EVENTS > 0:
+            # a discontinuity (new inputs, an event's jumps) may carry a trigger
+            # over zero at once: fire it now, then any it carries over, in turn
+            for q in range(N_EVENTS):
+                gprev[q] = g0[q]
             event_triggers(y, p, u, g0)
+            for _ in range(N_EVENTS + 1):
+                if not have_prev:
+                    break
+                any_now = False
+                for k in range(N_EVENTS):
+                    if EVENT_DIRECTION[k] < 0:
+                        crossed[k] = gprev[k] > 0.0 and g0[k] <= 0.0
+                    else:
+                        crossed[k] = gprev[k] < 0.0 and g0[k] >= 0.0
+                    any_now = any_now or crossed[k]
+                if not any_now:
+                    break
+                for k in range(N_EVENTS):
+                    if crossed[k] and status == STATUS_OK:
+                        n_events = fire_event(
+                            k, t, y, p, ucur, uset, held, uheld, ev_t, ev_k, n_events
+                        )
+                        if EVENT_TERMINAL[k]:
+                            status = STATUS_ENDED_BY_EVENT
+                for q in range(N_EVENTS):
+                    gprev[q] = g0[q]
+                event_triggers(y, p, u, g0)
+            have_prev = True
+        if status != STATUS_OK:
+            break
         # initial step: 1% of the time scale on which the solution changes
         rhs(y, p, u, f0)
         d0 = 0.0
@@ -451,21 +499,14 @@ def integrate_patient(
                 for k in range(N_EVENTS):
                     if not (crossed[k] and EVENT_DIRECTION[k] * gt[k] >= 0.0):
                         continue
-                    if n_events < capacity:
-                        ev_t[n_events] = t
-                        ev_k[n_events] = k
-                    n_events += 1
-                    for q in range(n_in):
-                        uset[q] = ucur[q]
-                    event_apply(k, y, p, ucur, uset)
-                    for q in range(n_in):
-                        if EVENT_SETS_INPUT[k, q]:
-                            held[q] = True
-                            uheld[q] = uset[q]
-                            ucur[q] = uset[q]
+                    n_events = fire_event(k, t, y, p, ucur, uset, held, uheld, ev_t, ev_k, n_events)
                     if EVENT_TERMINAL[k]:
                         status = STATUS_ENDED_BY_EVENT
                         break
+                # the restart compares its triggers with these, taken before
+                # the jumps, to catch a trigger the jumps carry over zero
+                for k in range(N_EVENTS):
+                    g0[k] = gt[k]
                 restart = True
                 break
             t = t_new
