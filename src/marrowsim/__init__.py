@@ -48,19 +48,21 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        module, attribute = _LAZY[name]
-        value = getattr(importlib.import_module(module), attribute)
-    else:
-        try:  # a subpackage or module: marrowsim.engine, marrowsim.simulation, ...
-            value = importlib.import_module(f"{__name__}.{name}")
-        except ModuleNotFoundError as error:
-            if error.name != f"{__name__}.{name}":
-                raise
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-    globals()[name] = value
-    return value
+if not TYPE_CHECKING:  # type checkers see the imports above, so typos stay errors
+
+    def __getattr__(name: str) -> Any:
+        if name in _LAZY:
+            module, attribute = _LAZY[name]
+            value = getattr(importlib.import_module(module), attribute)
+        else:
+            try:  # a subpackage or module: marrowsim.engine, marrowsim.simulation, ...
+                value = importlib.import_module(f"{__name__}.{name}")
+            except ModuleNotFoundError as error:
+                if error.name != f"{__name__}.{name}":
+                    raise
+                raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+        globals()[name] = value
+        return value
 
 
 def __dir__() -> list[str]:

@@ -317,8 +317,10 @@ def main(argv: list[str] | None = None) -> None:
     try:
         _main(argv)
     finally:
-        if argv is None:  # the process ends now (the console script)
+        if argv is None:  # the console script: the process ends here
             _skip_final_collection()
+    if argv is None:
+        sys.exit(0)  # end it, as click's standalone mode does, never run on frozen
 
 
 def _skip_final_collection() -> None:
