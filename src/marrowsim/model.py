@@ -312,10 +312,6 @@ class Model:
                 )
         self.events: tuple[EventInfo, ...] = tuple(events)
         self.event_names = tuple(e.name for e in events)
-        self.event_trigger_exprs = {e.name: e.trigger for e in events}
-        self.event_jumps = {e.name: e.jumps for e in events}
-        self.event_inputs = {e.name: e.inputs for e in events}
-        self.event_terminal = {e.name: e.terminal for e in events}
 
     def _trace_for_display(
         self,
@@ -465,8 +461,7 @@ _TRACED = frozenset(
     {
         "state_symbols", "input_symbols", "derived_owner", "derived_exprs",
         "parameter_symbols", "signal_exprs", "rate_exprs", "steady_state_exprs",
-        "readout_exprs", "events", "event_trigger_exprs", "event_jumps", "event_inputs",
-        "event_terminal", "display_signals", "display_rates", "display_readouts",
+        "readout_exprs", "events", "display_signals", "display_rates", "display_readouts",
         "derived_names", "all_parameter_names", "event_names",
     }
 )  # fmt: skip

@@ -182,12 +182,18 @@ class Result:
             rejected=self.rejected[idx],
             states=None if self.states is None else self.states[idx],
             state_names=self.state_names,
-            event_log=tuple(
-                (new, day, name)
-                for new, old in enumerate(idx)
-                for patient, day, name in self.event_log
-                if patient == old
-            ),
+            event_log=self._event_log_of(idx),
+        )
+
+    def _event_log_of(self, idx: np.ndarray) -> tuple[tuple[int, float, str], ...]:
+        """The event log of the patients ``idx``, renumbered in that order."""
+        by_patient: dict[int, list[tuple[float, str]]] = {}
+        for patient, day, name in self.event_log:
+            by_patient.setdefault(patient, []).append((day, name))
+        return tuple(
+            (new, day, name)
+            for new, old in enumerate(idx)
+            for day, name in by_patient.get(int(old), ())
         )
 
     def write(self, out: str | Path, fmt: str = "csv") -> list[Path]:

@@ -14,12 +14,13 @@ from typing import Any
 
 import numpy as np
 
-from marrowsim.cohort import draw_cohort, typical_patient, varying_parameters
+from marrowsim.cohort import typical_patient
 from marrowsim.engine import Solver, integrate
 from marrowsim.errors import InputError
 from marrowsim.io import inputs
 from marrowsim.io.scenario import Scenario, load_scenario
 from marrowsim.model import Model, default_model
+from marrowsim.parameters import load_table
 from marrowsim.result import Result
 
 DEFAULT_CHUNK = 1000
@@ -109,14 +110,15 @@ def simulate(
         if name not in model.state_names:
             raise InputError("initial: " + inputs.unknown_name("state", name, model.state_names))
         initial_values[name] = inputs.number(f"initial.{name}", value, ge=0)
-    typical_values = sc.typical_values()
+    # the table with the scenario's values, checked against the bounds once
+    table = load_table().with_values(sc.parameters, field_prefix="parameters.")
     if n_patients is None:
-        values = typical_patient(typical_values)
+        values = typical_patient(table.values())
         varying: tuple[str, ...] = ()
         typical = True
     else:
-        values = draw_cohort(typical_values, n_patients, seed)
-        varying = varying_parameters(typical_values)
+        values = table.draw(n_patients, seed)
+        varying = tuple(p.name for p in table.varying() if p.value != 0)
         typical = False
     model.check(values)
     params = model.parameter_matrix(values)

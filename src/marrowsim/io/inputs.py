@@ -119,13 +119,8 @@ class StrictLoader(yaml.SafeLoader):
         self._depth = 0
 
     def compose_node(self, parent: Any, index: Any) -> Any:
-        if self.check_event(AliasEvent):
-            event = self.peek_event()
-            raise ComposerError(
-                None, None, "anchors and aliases (&name, *name) are not allowed", event.start_mark
-            )
         event = self.peek_event()
-        if getattr(event, "anchor", None) is not None:
+        if self.check_event(AliasEvent) or getattr(event, "anchor", None) is not None:
             raise ComposerError(
                 None, None, "anchors and aliases (&name, *name) are not allowed", event.start_mark
             )

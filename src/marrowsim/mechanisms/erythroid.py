@@ -122,9 +122,11 @@ class Erythroid(Mechanism):
             - bled * s.reticulocyte
         )
         rbc_rates = chain_rates(
-            s.reticulocyte / p.blood_reticulocyte_days, _rbc_rate(p), s.rbc, p.rbc_random_loss_rate
+            s.reticulocyte / p.blood_reticulocyte_days,
+            _rbc_rate(p),
+            s.rbc,
+            p.rbc_random_loss_rate + bled,
         )
-        rbc_rates = [rate - bled * x for rate, x in zip(rbc_rates, s.rbc, strict=True)]
         rates.update(by_name(s.rbc, rbc_rates))
         return rates
 

@@ -91,14 +91,13 @@ class Megakaryocytic(Mechanism):
                 ),
             )
         )
-        platelet_rates = chain_rates(k_maturation * s.megakaryocyte[-1], k_platelet, s.platelet)
-        bled = c.signal("blood_loss_rate", 0)
-        rates.update(
-            by_name(
-                s.platelet,
-                [rate - bled * x for rate, x in zip(platelet_rates, s.platelet, strict=True)],
-            )
+        platelet_rates = chain_rates(
+            k_maturation * s.megakaryocyte[-1],
+            k_platelet,
+            s.platelet,
+            loss=c.signal("blood_loss_rate", 0),
         )
+        rates.update(by_name(s.platelet, platelet_rates))
         return rates
 
     def steady_state(self, p: Namespace) -> dict:
