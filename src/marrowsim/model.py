@@ -15,7 +15,7 @@ import json
 import platform
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from importlib import metadata
 from pathlib import Path
@@ -26,7 +26,7 @@ import numpy as np
 
 from marrowsim.errors import InputError
 from marrowsim.mechanisms import InputChange, Mechanism, default_mechanisms
-from marrowsim.mechanisms.base import Context, Namespace
+from marrowsim.mechanisms.base import Context, EventAction, Namespace, State, Visit
 from marrowsim.parameters import load_table
 
 
@@ -58,8 +58,12 @@ class _ResolvingContext(Context):
 
 @dataclass(frozen=True)
 class EventInfo:
-    """A declared event, traced: its trigger (crossing zero in ``direction``
-    fires it) and its actions (see :class:`marrowsim.mechanisms.EventAction`)."""
+    """A declared event or visit, traced: its trigger (crossing zero in
+    ``direction`` fires it) and its actions (see
+    :class:`marrowsim.mechanisms.EventAction`). ``jumps``, ``inputs``,
+    ``terminal`` and the log entry apply only where ``when`` holds (None:
+    always); ``unconditional_jumps`` apply whenever it fires (a visit's clock
+    restarts whether or not the visit acts)."""
 
     name: str
     meaning: str
@@ -69,6 +73,18 @@ class EventInfo:
     jumps: dict[str, Any]  # state name -> new value (of the pre-event state)
     inputs: dict[str, Any]  # input name -> value from the event on
     terminal: bool
+    when: Any = None  # sympy boolean of the pre-event state, or None
+    unconditional_jumps: dict[str, Any] = field(default_factory=dict)
+    visit: tuple[str, str] | None = None  # a visit's (every, first) parameter names
+
+
+def _declared_states(m: Mechanism) -> tuple[State, ...]:
+    """A mechanism's states followed by the clock of each of its visits."""
+    clocks = tuple(
+        State(v.clock, "day", f"days since the last {v.name} visit", signed=True, scale=1.0)
+        for v in m.visits
+    )
+    return tuple(m.states) + clocks
 
 
 @dataclass(frozen=True)
@@ -91,7 +107,7 @@ class Model:
         self.states: tuple[StateInfo, ...] = tuple(
             StateInfo(name, decl.unit, decl.meaning, m.name, decl.scale)
             for m in self.mechanisms
-            for decl in m.states
+            for decl in _declared_states(m)
             for name in decl.names
         )
         self.state_names = tuple(s.name for s in self.states)
@@ -99,15 +115,24 @@ class Model:
         # equations keep >= 0, so the engine holds them there within the
         # tolerance; a state that may go negative is declared ``signed``.
         self.nonnegative = np.array(
-            [not decl.signed for m in self.mechanisms for decl in m.states for _ in decl.names],
+            [
+                not decl.signed
+                for m in self.mechanisms
+                for decl in _declared_states(m)
+                for _ in decl.names
+            ],
             dtype=np.bool_,
         )
         self.layout: dict[str, slice] = {}
         offset = 0
         for m in self.mechanisms:
-            for decl in m.states:
+            for decl in _declared_states(m):
                 self.layout[decl.name] = slice(offset, offset + decl.length)
                 offset += decl.length
+        # (visit, every, first) names: visit days are checked per patient
+        self.visit_parameters = tuple(
+            (v.name, v.every, v.first) for m in self.mechanisms for v in m.visits
+        )
         self.inputs = tuple(i for m in self.mechanisms for i in m.inputs)
         self.input_names = tuple(i.name for i in self.inputs)
         self.readouts = tuple(r for m in self.mechanisms for r in m.readouts)
@@ -166,7 +191,7 @@ class Model:
         state_ns = {}
         by_name = dict(zip(self.state_names, self.state_symbols, strict=True))
         for m in self.mechanisms:
-            for decl in m.states:
+            for decl in _declared_states(m):
                 syms = tuple(by_name[n] for n in decl.names)
                 state_ns[decl.name] = syms if decl.length > 1 else syms[0]
         s = Namespace("state", state_ns)
@@ -229,11 +254,16 @@ class Model:
 
         rates: dict[str, Any] = {name: sympy.Integer(0) for name in self.state_names}
         owned = {info.name: info.mechanism for info in self.states}
+        clocks = {v.clock for m in self.mechanisms for v in m.visits}
         for m in self.mechanisms:
             for name, expr in m.rates(contexts[m.name]).items():
                 if name not in rates:
                     raise ValueError(f"{m.name} gives a rate for unknown state {name!r}")
+                if name in clocks:
+                    raise ValueError(f"{m.name} gives a rate for the visit clock {name!r}")
                 rates[name] = rates[name] + sympy.sympify(expr)
+        for name in clocks:
+            rates[name] = sympy.Integer(1)  # days since the last visit
         for name, expr in rates.items():
             if expr == 0 and owned[name]:
                 raise ValueError(f"state {name!r} has no rate")
@@ -248,6 +278,9 @@ class Model:
                     f"{m.name}: steady state must cover exactly its states {sorted(expected)}"
                 )
             steady.update({k: sympy.sympify(v) for k, v in values.items()})
+            for visit in m.visits:
+                every, first = self._visit_symbols(m, visit, contexts[m.name])
+                steady[visit.clock] = every - first  # so the clock reaches every at first
         self.steady_state_exprs = {name: steady[name] for name in self.state_names}
 
         readouts: dict[str, Any] = {}
@@ -261,7 +294,8 @@ class Model:
         self._trace_for_display(s, u, table_symbols, derived_symbols, published)
 
     def _trace_events(self, contexts: Mapping[str, Context]) -> None:
-        """Trace each mechanism's event triggers and actions, and check names."""
+        """Trace each mechanism's events and visits (a visit becomes an event
+        on its clock), and check names."""
         import sympy
 
         events: list[EventInfo] = []
@@ -269,49 +303,101 @@ class Model:
         taken |= set(self.readout_names)
         known = set(self.state_symbols) | set(self.input_symbols) | set(self.parameter_symbols)
         for m in self.mechanisms:
-            declared = [e.name for e in m.events]
             c = contexts[m.name]
-            triggers = m.event_triggers(c)
-            actions = m.event_actions(c)
-            if set(triggers) != set(declared):
-                raise ValueError(
-                    f"{m.name}: event triggers must match its declared events {sorted(declared)}"
-                )
-            unknown = sorted(set(actions) - set(declared))
-            if unknown:
-                raise ValueError(f"{m.name} gives actions for undeclared events {unknown}")
+            triggers, event_actions, visit_actions = (
+                m.event_triggers(c), m.event_actions(c), m.visit_actions(c)
+            )  # fmt: skip
+            for kind, declared, actions in (
+                ("event", [e.name for e in m.events], event_actions),
+                ("visit", [v.name for v in m.visits], visit_actions),
+            ):
+                if kind == "event" and set(triggers) != set(declared):
+                    raise ValueError(
+                        f"{m.name}: event triggers must match its declared events {sorted(declared)}"
+                    )
+                unknown = sorted(set(actions) - set(declared))
+                if unknown:
+                    raise ValueError(f"{m.name} gives actions for undeclared {kind}s {unknown}")
+                for name in declared:
+                    if name in taken:
+                        raise ValueError(f"{kind} {name!r} of {m.name} clashes with another name")
+                    taken.add(name)
             for decl in m.events:
-                if decl.name in taken:
-                    raise ValueError(f"event {decl.name!r} of {m.name} clashes with another name")
-                taken.add(decl.name)
                 trigger = sympy.sympify(triggers[decl.name])
-                action = actions.get(decl.name)
-                jumps = {k: sympy.sympify(v) for k, v in (action.jumps if action else {}).items()}
-                sets = {k: sympy.sympify(v) for k, v in (action.inputs if action else {}).items()}
-                for name in jumps:
-                    if name not in self.state_names:
-                        raise ValueError(f"event {decl.name!r} jumps unknown state {name!r}")
-                for name in sets:
-                    if name not in self.input_names:
-                        raise ValueError(f"event {decl.name!r} sets unknown input {name!r}")
-                for what, expr in [("trigger", trigger), *jumps.items(), *sets.items()]:
-                    stray = sorted(str(x) for x in expr.free_symbols - known)
-                    if stray:
-                        raise ValueError(f"event {decl.name!r} ({what}) uses unknown {stray}")
+                info = self._traced_action(decl.name, event_actions.get(decl.name), trigger, known)
+                events.append(
+                    EventInfo(decl.name, decl.meaning, decl.direction, m.name, trigger, **info)
+                )
+            for visit in m.visits:
+                every, _ = self._visit_symbols(m, visit, c)
+                clock = getattr(c.s, visit.clock)
+                info = self._traced_action(
+                    visit.name, visit_actions.get(visit.name), clock - every, known
+                )
+                if clock.name in info["jumps"]:
+                    raise ValueError(f"visit {visit.name!r} jumps its own clock {clock.name!r}")
                 events.append(
                     EventInfo(
-                        decl.name,
-                        decl.meaning,
-                        decl.direction,
+                        visit.name,
+                        visit.meaning,
+                        +1,
                         m.name,
-                        trigger,
-                        jumps,
-                        sets,
-                        bool(action.terminal) if action else False,
+                        clock - every,
+                        **info,
+                        # back by one period, not to 0: an error in locating one
+                        # visit does not carry over into the next visit's day
+                        unconditional_jumps={clock.name: clock - every},
+                        visit=(visit.every, visit.first),
                     )
                 )
         self.events: tuple[EventInfo, ...] = tuple(events)
         self.event_names = tuple(e.name for e in events)
+
+    def _traced_action(
+        self, name: str, action: EventAction | None, trigger: Any, known: set[Any]
+    ) -> dict[str, Any]:
+        """The traced jumps, inputs, terminal flag and condition of an action."""
+        import sympy
+        from sympy.logic.boolalg import Boolean
+
+        action = action or EventAction()
+        jumps = {k: sympy.sympify(v) for k, v in action.jumps.items()}
+        sets = {k: sympy.sympify(v) for k, v in action.inputs.items()}
+        for state in jumps:
+            if state not in self.state_names:
+                raise ValueError(f"event {name!r} jumps unknown state {state!r}")
+        for inp in sets:
+            if inp not in self.input_names:
+                raise ValueError(f"event {name!r} sets unknown input {inp!r}")
+        when = None if action.when is None else sympy.sympify(action.when)
+        if when is sympy.true:
+            when = None  # holds everywhere: an ordinary action
+        elif when is sympy.false:
+            raise ValueError(f"event {name!r}: its condition never holds")
+        elif when is not None and not isinstance(when, Boolean):
+            when = sympy.Gt(when, 0)  # an expression holds where it is > 0
+        checked = [("trigger", trigger), *jumps.items(), *sets.items()]
+        if when is not None:
+            checked.append(("when", when))
+        for what, expr in checked:
+            stray = sorted(str(x) for x in expr.free_symbols - known)
+            if stray:
+                raise ValueError(f"event {name!r} ({what}) uses unknown {stray}")
+        return {"jumps": jumps, "inputs": sets, "terminal": bool(action.terminal), "when": when}
+
+    @staticmethod
+    def _visit_symbols(m: Mechanism, visit: Visit, c: Context) -> tuple[Any, Any]:
+        """The symbols of a visit's ``every`` and ``first`` parameters."""
+        found = []
+        for what in ("every", "first"):
+            name = getattr(visit, what)
+            if name not in c.p:
+                raise ValueError(
+                    f"visit {visit.name!r} of {m.name}: {what} {name!r} is not a parameter "
+                    f"it declares"
+                )
+            found.append(getattr(c.p, name))
+        return found[0], found[1]
 
     def _trace_for_display(
         self,
@@ -377,6 +463,15 @@ class Model:
         if not np.all(np.isfinite(matrix)):
             bad = sorted({self.all_parameter_names[j] for j in np.where(~np.isfinite(matrix))[1]})
             raise InputError(f"parameters give non-finite derived values: {', '.join(bad)}")
+        for visit, *names in self.visit_parameters:
+            # a visit on day 0 would sit on the clock's start, where no crossing is seen
+            for name in names:
+                days = matrix[:, self.all_parameter_names.index(name)]
+                if not np.all(days > 0):
+                    k = int(np.flatnonzero(~(days > 0))[0])
+                    raise InputError(
+                        f"visit {visit!r}: {name} must be > 0 days, got {days[k]!r} for patient {k}"
+                    )
         return matrix
 
     def steady_state(self, parameter_matrix: np.ndarray) -> np.ndarray:
@@ -444,6 +539,17 @@ class Model:
             if derived:
                 lines += ["Derived parameters:", "", "```"]
                 lines += [f"{n} = {sympy.sstr(self.derived_exprs[n])}" for n in derived]
+                lines += ["```", ""]
+            visits = [e for e in self.events if e.mechanism == m.name and e.visit is not None]
+            if visits:
+                lines += ["Visits (`<name>_clock`: days since the last visit day):", "", "```"]
+                for e in visits:
+                    every, first = e.visit or ("", "")
+                    when = "" if e.when is None else f" when {sympy.sstr(e.when)}"
+                    acts = ", ".join(
+                        f"{k} := {sympy.sstr(v)}" for k, v in [*e.jumps.items(), *e.inputs.items()]
+                    )
+                    lines.append(f"{e.name}: every {every} days from day {first}{when}: {acts}")
                 lines += ["```", ""]
             if m.readouts:
                 lines += ["Readouts:", "", "```"]

@@ -11,10 +11,14 @@ straight-line numba functions:
   the integrator then falls back to a dense LU with partial pivoting;
 * ``solve(lu, b)``: forward and back substitution on that pattern;
 * ``readouts(y, p, r)``: the clinical readouts;
-* ``event_triggers(y, p, u, g)``: the trigger of every declared event, and
-  ``event_apply(k, y, p, u, uset)``: event ``k``'s jumps (into ``y``, every
-  new value from the pre-event state) and the inputs it sets (into ``uset``);
-  with no events these are empty stubs that the kernel never calls;
+* ``event_triggers(y, p, u, g)``: the trigger of every declared event (a
+  visit is an event on its clock), ``event_apply(k, y, p, u, uset)``: event
+  ``k``'s jumps (into ``y``, every new value from the pre-event state) and the
+  inputs it sets (into ``uset``), ``event_condition(k, y, p, u)``: whether its
+  ``when`` holds, and ``event_skip(k, y, p, u)``: the jumps it makes where it
+  does not (a visit's clock restart); with no events these are empty stubs
+  that the kernel never calls, and with no conditions ``ANY_CONDITION`` is
+  False and the kernel's condition test compiles away;
 * ``extend(p)``: the parameter vector followed by every parameter-only
   subexpression of the functions above (divisions by parameters, products of
   rate constants), computed once per patient instead of at every call; the
@@ -40,7 +44,7 @@ from marrowsim.model import Model, store_trace
 
 __all__ = ["cache_dir", "compiled_module", "generate_source", "sparsity", "structure_key"]
 
-CODEGEN_VERSION = "4"
+CODEGEN_VERSION = "5"
 # numpy's error model: a division by zero gives inf/nan (the step is then
 # rejected) instead of raising inside the parallel loop
 NJIT = "@nb.njit(cache=True, error_model='numpy')"
@@ -325,6 +329,7 @@ def _event_functions(model: Model, names: dict[Any, str], printer: Any) -> str:
         f"EVENT_DIRECTION = np.array({[e.direction for e in events]}, dtype=np.int64)",
         f"EVENT_TERMINAL = np.array({[e.terminal for e in events]}, dtype=np.bool_)",
         f"EVENT_SETS_INPUT = np.array({sets}, dtype=np.bool_).reshape(({len(events)}, {n_inputs}))",
+        f"ANY_CONDITION = {any(e.when is not None for e in events)}",
         "",
         "",
     ]
@@ -342,15 +347,34 @@ def _event_functions(model: Model, names: dict[Any, str], printer: Any) -> str:
     index = {name: k for k, name in enumerate(model.state_names)}
     inputs = {name: k for k, name in enumerate(model.input_names)}
     for k, e in enumerate(events):
-        outputs = [(f"y[{index[n]}]", v) for n, v in e.jumps.items()]
+        jumps = {**e.unconditional_jumps, **e.jumps}
+        outputs = [(f"y[{index[n]}]", v) for n, v in jumps.items()]
         outputs += [(f"uset[{inputs[n]}]", v) for n, v in e.inputs.items()]
         lines += [NJIT, f"def event_apply_{k}(y, p, u, uset):"]
         if outputs:
             lines += _body(outputs, sources, names, printer, "t_")
         lines += ["    return 0", "", ""]
+        if e.when is not None:
+            lines += [NJIT, f"def event_condition_{k}(y, p, u):"]
+            lines += _body([("holds", e.when)], sources, names, printer, "t_")
+            lines += ["    return holds", "", ""]
+            lines += [NJIT, f"def event_skip_{k}(y, p, u):"]
+            skipped = [(f"y[{index[n]}]", v) for n, v in e.unconditional_jumps.items()]
+            if skipped:
+                lines += _body(skipped, sources, names, printer, "t_")
+            lines += ["    return 0", "", ""]
     lines += [NJIT, "def event_apply(k, y, p, u, uset):"]
     for k in range(len(events)):
         lines += [f"    if k == {k}:", f"        event_apply_{k}(y, p, u, uset)"]
+    lines += ["    return 0", "", ""]
+    conditional = [k for k, e in enumerate(events) if e.when is not None]
+    lines += [NJIT, "def event_condition(k, y, p, u):"]
+    for k in conditional:
+        lines += [f"    if k == {k}:", f"        return event_condition_{k}(y, p, u)"]
+    lines += ["    return True", "", ""]
+    lines += [NJIT, "def event_skip(k, y, p, u):"]
+    for k in conditional:
+        lines += [f"    if k == {k}:", f"        event_skip_{k}(y, p, u)"]
     lines.append("    return 0")
     return "\n".join(lines)
 
@@ -480,8 +504,11 @@ def structure_key(model: Model) -> str:
         digest.update(f"{name}={sympy.srepr(model.readout_exprs[name])};".encode())
     for e in model.events:
         digest.update(f"{e.name}:{e.direction}:{e.terminal}:{sympy.srepr(e.trigger)};".encode())
+        digest.update(f"when={sympy.srepr(e.when)};".encode())
         for name, expr in [*e.jumps.items(), *e.inputs.items()]:
             digest.update(f"{name}={sympy.srepr(expr)};".encode())
+        for name, expr in e.unconditional_jumps.items():
+            digest.update(f"always {name}={sympy.srepr(expr)};".encode())
     digest.update(repr(model.all_parameter_names).encode())
     digest.update(repr(model.input_names).encode())
     key = digest.hexdigest()[:20]

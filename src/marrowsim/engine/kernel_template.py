@@ -23,7 +23,11 @@
 # restarts from it like a segment boundary (fresh f, Jacobian and initial
 # step). An input an event sets holds from the event to the end of the
 # course, over the schedule's value in later segments. A terminal event ends
-# the course (STATUS_ENDED_BY_EVENT; later outputs NaN).
+# the course (STATUS_ENDED_BY_EVENT; later outputs NaN). An event with a
+# condition (``when``) whose condition is false at its time does nothing but
+# its unconditional jumps (a visit's clock restart): no jumps, inputs, log
+# entry or termination. A visit is an event on a clock state of rate 1, so
+# its trigger is linear and located exactly on the visit day.
 
 GAMMA = 0.25
 A21 = 1.544
@@ -199,7 +203,12 @@ def locate_event(k, fa, fb, h, y, ynew, dense1, dense2, p, u, nonneg, yd, g):
 @nb.njit(cache=True, error_model="numpy")
 def fire_event(k, t, y, p, ucur, uset, held, uheld, ev_t, ev_k, n_events):
     """Log event ``k`` at ``t`` and apply its jumps and inputs (inputs set by
-    an event are held from then on); returns the new log length."""
+    an event are held from then on); returns the new log length and whether
+    it acted (False: its condition does not hold, only its unconditional
+    jumps were made)."""
+    if ANY_CONDITION and not event_condition(k, y, p, ucur):
+        event_skip(k, y, p, ucur)
+        return n_events, False
     if n_events < ev_t.shape[0]:
         ev_t[n_events] = t
         ev_k[n_events] = k
@@ -211,7 +220,7 @@ def fire_event(k, t, y, p, ucur, uset, held, uheld, ev_t, ev_k, n_events):
             held[q] = True
             uheld[q] = uset[q]
             ucur[q] = uset[q]
-    return n_events + 1
+    return n_events + 1, True
 
 
 @nb.njit(cache=True, error_model="numpy")
@@ -312,10 +321,10 @@ def integrate_patient(
                     break
                 for k in range(N_EVENTS):
                     if crossed[k] and status == STATUS_OK:
-                        n_events = fire_event(
+                        n_events, acted = fire_event(
                             k, t, y, p, ucur, uset, held, uheld, ev_t, ev_k, n_events
                         )
-                        if EVENT_TERMINAL[k]:
+                        if acted and EVENT_TERMINAL[k]:
                             status = STATUS_ENDED_BY_EVENT
                 for q in range(N_EVENTS):
                     gprev[q] = g0[q]
@@ -499,8 +508,10 @@ def integrate_patient(
                 for k in range(N_EVENTS):
                     if not (crossed[k] and EVENT_DIRECTION[k] * gt[k] >= 0.0):
                         continue
-                    n_events = fire_event(k, t, y, p, ucur, uset, held, uheld, ev_t, ev_k, n_events)
-                    if EVENT_TERMINAL[k]:
+                    n_events, acted = fire_event(
+                        k, t, y, p, ucur, uset, held, uheld, ev_t, ev_k, n_events
+                    )
+                    if acted and EVENT_TERMINAL[k]:
                         status = STATUS_ENDED_BY_EVENT
                         break
                 # the restart compares its triggers with these, taken before

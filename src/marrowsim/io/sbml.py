@@ -18,6 +18,13 @@ the event also sets ``<input>_held_by_event`` to 1, and the schedule's
 assignments to that input keep its value once the flag is set. A terminal
 event (the engine ends the course) only says so in its notes: SBML simulators
 (libRoadRunner) cannot stop a run, so the course continues past it there.
+
+An action with a condition (``when``) assigns ``piecewise(new, when, old)``
+to each variable it changes, so where the condition is false the event
+leaves everything as it was. A visit is exported as the engine runs it: its
+clock is a state of rate 1 (initial value ``every - first``), and an event
+where the clock rises through ``every`` sets it back by ``every`` and
+applies the visit's (conditional) action.
 """
 
 from __future__ import annotations
@@ -79,6 +86,23 @@ class _FormulaPrinter(StrPrinter):
     _print_exp = _print_Function
     _print_log = _print_Function
     _print_Abs = _print_Function
+
+    def _print_And(self, expr: Any) -> str:
+        return f"and({', '.join(self._print(a) for a in expr.args)})"
+
+    def _print_Or(self, expr: Any) -> str:
+        return f"or({', '.join(self._print(a) for a in expr.args)})"
+
+    def _print_Not(self, expr: Any) -> str:
+        return f"not({self._print(expr.args[0])})"
+
+    def _print_Piecewise(self, expr: Any) -> str:
+        parts = []
+        for value, condition in expr.args:
+            parts.append(self._print(value))
+            if condition is not sympy.true:
+                parts.append(self._print(condition))
+        return f"piecewise({', '.join(parts)})"
 
 
 def _libsbml() -> Any:
@@ -255,7 +279,13 @@ def export_sbml(
             if e.terminal
             else ""
         )
-        _notes(event, f"event of {e.mechanism}: {e.meaning} (trigger {crossing} 0).{terminal}")
+        if e.visit is not None:
+            every, first = e.visit
+            what = f"visit of {e.mechanism}: {e.meaning} (every {every} days from day {first})"
+        else:
+            what = f"event of {e.mechanism}: {e.meaning} (trigger {crossing} 0)"
+        condition = f" Acts only where {sympy.sstr(e.when)}." if e.when is not None else ""
+        _notes(event, f"{what}.{condition}{terminal}")
         trigger = event.createTrigger()
         trigger.setInitialValue(True)
         trigger.setPersistent(True)
@@ -263,14 +293,21 @@ def export_sbml(
         trigger.setMath(
             formula(sympy.Lt(g, 0) if e.direction < 0 else sympy.Gt(g, 0), f"event {e.name}")
         )
-        for name, expr in [*e.jumps.items(), *e.inputs.items()]:
+
+        def conditional(new: Any, old: str, when: Any = e.when) -> Any:
+            # where the condition is false the variable keeps its value
+            if when is None:
+                return new
+            return sympy.Piecewise((new, when), (sympy.Symbol(old), True))
+
+        assignments = [*e.unconditional_jumps.items()]
+        assignments += [(name, conditional(v, name)) for name, v in e.jumps.items()]
+        assignments += [(name, conditional(v, name)) for name, v in e.inputs.items()]
+        assignments += [(held[n], conditional(sympy.Integer(1), held[n])) for n in e.inputs]
+        for name, expr in assignments:
             target = event.createEventAssignment()
             target.setVariable(name)
             target.setMath(formula(expr, f"event {e.name}: {name}"))
-        for name in e.inputs:
-            target = event.createEventAssignment()
-            target.setVariable(held[name])
-            target.setMath(formula(sympy.Integer(1), f"event {e.name}: {held[name]}"))
     for readout in model.readouts:
         parameter(
             readout.name,

@@ -8,6 +8,7 @@ from marrowsim.mechanisms.base import (
     Mechanism,
     Readout,
     State,
+    Visit,
 )
 from marrowsim.mechanisms.blood_loss import BloodLoss
 from marrowsim.mechanisms.erythroid import Erythroid
@@ -52,5 +53,6 @@ __all__ = [
     "Readout",
     "State",
     "StemCells",
+    "Visit",
     "default_mechanisms",
 ]

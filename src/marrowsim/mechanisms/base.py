@@ -133,12 +133,51 @@ class EventAction:
     ``jumps``: new values of states, expressions of the state just before the
     event (all evaluated before any is assigned); ``inputs``: inputs set from
     the event on (expressions of the same), overriding the schedule for the
-    rest of the course; ``terminal``: the event ends the patient's course.
+    rest of the course; ``terminal``: the event ends the patient's course;
+    ``when``: a condition on the state just before the event (a relational
+    such as ``c.s.hb < 8``, or an expression that holds where it is > 0).
+    Where it does not hold the event does nothing: no jumps, no inputs, no
+    log entry, no termination.
     """
 
     jumps: Mapping[str, Any] = field(default_factory=dict)
     inputs: Mapping[str, Any] = field(default_factory=dict)
     terminal: bool = False
+    when: Any = None
+
+
+@dataclass(frozen=True)
+class Visit:
+    """A periodic clinic visit at days ``first``, ``first + every``, ... where
+    ``every`` and ``first`` name parameters (days, both > 0) of the mechanism.
+    What happens at a visit is its :meth:`Mechanism.visit_actions` entry,
+    usually conditional (``EventAction(jumps=..., when=c.s.hb < 8)``); a
+    visit is logged (under its name) only where it acts.
+
+    The model keeps a clock state ``<name>_clock`` (days since the last
+    visit day, rate 1, starting at ``every - first``) and locates each visit
+    as an event where the clock reaches ``every``, then sets it back by
+    ``every``; the trigger is linear in time, so the root is exact.
+    """
+
+    name: str
+    meaning: str
+    every: str
+    first: str
+
+    def __post_init__(self) -> None:
+        if not self.name.isidentifier():
+            raise ValueError(f"visit name {self.name!r} is not an identifier")
+        for what in ("every", "first"):
+            if not isinstance(getattr(self, what), str):
+                raise ValueError(
+                    f"visit {self.name!r}: {what} must name a parameter, "
+                    f"got {getattr(self, what)!r}"
+                )
+
+    @property
+    def clock(self) -> str:
+        return f"{self.name}_clock"
 
 
 @dataclass(frozen=True)
@@ -211,6 +250,7 @@ class Mechanism:
     inputs: ClassVar[tuple[Input, ...]] = ()
     readouts: ClassVar[tuple[Readout, ...]] = ()
     events: ClassVar[tuple[Event, ...]] = ()
+    visits: ClassVar[tuple[Visit, ...]] = ()
 
     def derived(self, p: Namespace) -> dict[str, Expr]:
         """Parameters computed from table parameters (e.g. an amplification that
@@ -242,6 +282,11 @@ class Mechanism:
     def event_actions(self, c: Context) -> dict[str, EventAction]:
         """Actions of the declared events, keyed by event name (an event
         without an action is only recorded)."""
+        return {}
+
+    def visit_actions(self, c: Context) -> dict[str, EventAction]:
+        """What happens at each declared visit, keyed by visit name (a visit
+        without an action is only logged)."""
         return {}
 
     def problems(self, values: Mapping[str, Any]) -> list[str]:
