@@ -343,3 +343,56 @@ def test_sbml_export_of_visits_and_conditions_roadrunner_agrees():
             jumps = t_out[1:][np.diff(x) > 0]  # roadrunner's top-ups: x rises
             assert len(jumps) == len(days)
             np.testing.assert_allclose(jumps, days, rtol=0, atol=0.01)
+
+
+def test_a_visit_model_from_the_trace_cache_runs_like_the_traced_one(tmp_path):
+    from marrowsim.engine.codegen import structure_key
+    from marrowsim.model import load_trace, store_trace
+
+    mechanisms = [_WeeklyTopUp()]
+    traced = Model(mechanisms)
+    traced._trace_key = "visit_test"  # test mechanisms are not cached by default_model
+    store_trace(traced, structure_key(traced), tmp_path)
+    loaded = load_trace(mechanisms, "visit_test", tmp_path)
+    assert loaded is not None and loaded.__dict__["_untraced"]
+    assert loaded.state_names == traced.state_names and loaded.event_names == traced.event_names
+    values = _values(3, every=[7.0, 3.0, 10.0], first=[1.0, 2.0, 12.0])
+    params = loaded.parameter_matrix(values)
+    y0 = loaded.steady_state(params)
+    np.testing.assert_array_equal(y0, traced.steady_state(params))
+    np.testing.assert_array_equal(y0[:, 1], [6.0, 1.0, -2.0])  # every - first
+    t_out = np.linspace(0, 60, 61)
+    runs = [integrate(m, y0, params, [], t_out, save_states=True) for m in (loaded, traced)]
+    np.testing.assert_array_equal(runs[0].states, runs[1].states)
+    np.testing.assert_array_equal(runs[0].event_days, runs[1].event_days)
+    assert loaded.__dict__["_untraced"]  # running needed no trace
+    with pytest.raises(marrowsim.InputError, match="must be > 0 days"):
+        loaded.parameter_matrix(_values(every=0.0))
+
+
+def test_simulate_runs_a_visit_model():
+    # the healthy table: visits every 30 days (immune_trigger_day) from day 2
+    result = marrowsim.simulate(
+        "healthy", days=200, patients=2, seed=1, model=Model([_WeeklyTopUp()])
+    )
+    days = result.events["day"].to_numpy()
+    assert set(result.events["event"]) == {"top_up_visit"}
+    np.testing.assert_allclose(days, 2.0 + 30.0 * np.round((days - 2.0) / 30.0), atol=1e-9)
+
+
+def test_a_conditional_terminal_visit_ends_the_course_only_where_it_holds():
+    from marrowsim.engine import STATUS_ENDED_BY_EVENT
+
+    class _EndsWhenLow(_WeeklyTopUp):
+        name = "ends_when_low"
+
+        def visit_actions(self, c):
+            return {"top_up_visit": EventAction(terminal=True, when=c.s.x < THRESHOLD)}
+
+    t_out = np.linspace(0, 20, 41)
+    run = _run(_EndsWhenLow(), t_out)
+    # day 3.5: x = 0.70, nothing; day 10.5: x = 0.35, the course ends
+    assert run.status[0] == STATUS_ENDED_BY_EVENT
+    np.testing.assert_allclose(_days(run), [10.5], rtol=0, atol=1e-9)
+    assert np.isnan(run.states[0, t_out > 10.5]).all()
+    assert np.isfinite(run.states[0, t_out <= 10.5]).all()
