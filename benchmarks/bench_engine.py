@@ -9,7 +9,9 @@ ratio. The scipy baseline gets the same equations as a plain Python function
 ``solve_ivp(f, ..., method="LSODA")`` does; a second column gives scipy with
 marrowsim's own compiled right-hand side and analytic Jacobian, the strictest
 baseline (it removes everything but scipy's own per-step overhead). Then times a cold (empty compile cache) and
-a warm one-patient ``marrowsim run``.
+a warm one-patient ``marrowsim run``. A last line times a 730-day
+``supportive-care`` cohort from diagnosis (transfusion and death events) against
+the untreated N=10000 line.
 
 Absolute times vary between machines; the ratios are the result.
 """
@@ -26,7 +28,7 @@ import numpy as np
 
 import marrowsim
 from marrowsim.cohort import draw_cohort
-from marrowsim.engine import integrate, thread_count
+from marrowsim.engine import STATUS_ENDED_BY_EVENT, integrate, thread_count
 from marrowsim.engine.reference import integrate_reference
 from marrowsim.simulation import default_model
 
@@ -56,7 +58,7 @@ def marrowsim_ms(n: int, t_out: np.ndarray, workers: int | None = None) -> float
         start = time.perf_counter()
         run = integrate(model, y0, params, changes, t_out, workers=workers)
         best = min(best, time.perf_counter() - start)
-    failed = int(np.sum(run.status != 0))
+    failed = int(np.sum((run.status != 0) & (run.status != STATUS_ENDED_BY_EVENT)))
     if failed:
         print(f"warning: {failed} patients failed", file=sys.stderr)
     return 1000 * best / n
@@ -75,6 +77,20 @@ def _scipy_ms(n: int, t_out: np.ndarray, functions: str) -> float:
     start = time.perf_counter()
     integrate_reference(model, y0[:k], params[:k], changes, t_out, **settings)
     return 1000 * (time.perf_counter() - start) / k
+
+
+def supportive_care_ms(n: int) -> tuple[float, float]:
+    """ms per patient for ``marrowsim.simulate("supportive-care", patients=n)``
+    (730 days from each patient's diagnosis: the enrolment run to diagnosis,
+    then the course with transfusion and death events), and events per patient."""
+    marrowsim.simulate("supportive-care", patients=1, days=2)  # compile/load
+    start = time.perf_counter()
+    result = marrowsim.simulate("supportive-care", patients=n, days=DAYS)
+    elapsed = time.perf_counter() - start
+    failed = int(np.sum(~result.succeeded))
+    if failed:
+        print(f"warning: {failed} supportive-care patients failed", file=sys.stderr)
+    return 1000 * elapsed / n, len(result.event_log) / n
 
 
 def _run_wall(cache: str) -> float:
@@ -112,6 +128,16 @@ def main() -> None:
         lines.append(
             f"N={n} marrowsim_ms={ours:.4f} scipy_ms={python:.3f} speedup={python / ours:.1f}"
         )
+    n = SIZES[-1]
+    care, events = supportive_care_ms(n)
+    print(
+        f"supportive-care, {n} patients from diagnosis: {care:.4f} ms/pt, {events:.1f} events/pt,"
+        f" {care / ours:.2f}x the untreated immune-aa cohort"
+    )
+    lines.append(
+        f"N={n} scenario=supportive-care marrowsim_ms={care:.4f} events_per_patient={events:.1f}"
+        f" vs_untreated={care / ours:.2f}"
+    )
     with tempfile.TemporaryDirectory() as cache:
         cold = _run_wall(cache)
         warm = _run_wall(cache)

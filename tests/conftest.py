@@ -32,3 +32,17 @@ def targets() -> dict:
 def simulated():
     """``simulated(scenario, days=None, **settings)``: cached simulations."""
     return run
+
+
+# the marrow's course with nobody dying of it: for tests of the marrow's
+# kinetics and of the disease's course, not of survival
+WITHOUT_DEATH = {"infection.death_rate": 0.0, "bleeding.death_rate": 0.0, "anaemia.death_rate": 0.0}
+
+
+def last_alive(result: marrowsim.Result, name: str):
+    """Each patient's ``name`` readout on its last output day alive."""
+    import numpy as np
+
+    values = result.readout(name)
+    last = result.alive.shape[1] - 1 - np.argmax(result.alive[:, ::-1], axis=1)
+    return values[np.arange(len(values)), last]

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import marrowsim
+from conftest import WITHOUT_DEATH, last_alive
 from marrowsim.parameters import load_table
 
 
@@ -54,7 +55,11 @@ def test_when_production_stops_neutrophils_fall_first_then_platelets_then_hb(tar
 def test_red_cells_have_a_fixed_life_so_hb_falls_linearly(targets):
     lifespan = _target(targets, "kinetics", "rbc-lifespan")["value"]
     result = marrowsim.simulate(
-        "healthy", days=200, initial={"hsc_cells": 0.0, "mpp": 0.0}, save_states=True
+        "healthy",
+        days=200,
+        initial={"hsc_cells": 0.0, "mpp": 0.0},
+        save_states=True,
+        set=WITHOUT_DEATH,
     )
     days = result.days
     hb = result.readout("hb")[0] / result.readout("hb")[0, 0]
@@ -115,7 +120,8 @@ def test_immune_aa_meets_severe_criteria_within_a_year_of_the_trigger(simulated)
     events = result.patients.iloc[0]
     assert events["first_severe_day"] - trigger <= 365
     assert events["worst_severity"] in ("severe", "very_severe")
-    final = dict(zip(result.readout_names, result.readouts[0, -1], strict=True))
+    # the counts on the last day alive (the untreated patient dies of it)
+    final = {name: last_alive(result, name)[0] for name in result.readout_names}
     assert final["hb"] < 10 and final["anc"] < 1.5 and final["platelets"] < 50  # pancytopenia
     assert final["cellularity"] < 25
     assert final["hsc"] < 0.1
@@ -150,6 +156,6 @@ def test_stronger_attack_is_never_milder():
     for strength in strengths:
         result = marrowsim.simulate("immune-aa", set={"immune.strength": strength})
         worst.append(result.severity_code.max())
-        hsc_end = result.readout("hsc")[0, -1]
+        hsc_end = last_alive(result, "hsc")[0]
         assert 0 <= hsc_end <= 1.0 + 1e-9
     assert worst == sorted(worst)

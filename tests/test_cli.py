@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -45,11 +46,24 @@ def test_run_writes_every_output(tmp_path: Path):
     assert "severe criteria first met on day" in out
     timecourse = pd.read_csv(tmp_path / "timecourse.csv")
     assert list(timecourse.columns[: len(COLUMNS)]) == COLUMNS
-    assert len(timecourse) == 401
-    assert set(timecourse["severity"]) <= {"none", "non_severe", "severe", "very_severe"}
     patients = pd.read_csv(tmp_path / "patients.csv")
     assert list(patients["patient"]) == [0]
     assert patients.loc[0, "worst_severity"] in ("severe", "very_severe")
+    # untreated, the typical patient dies of it: the course ends on the first
+    # output day at or after the death, with alive 0 and no counts
+    death = patients.loc[0, "death_day"]
+    assert 60 < death < 400 and patients.loc[0, "death_cause"] in (
+        "infection",
+        "bleeding",
+        "anaemia",
+    )
+    assert f"died of {patients.loc[0, 'death_cause']} on day {death:.1f}" in out
+    assert len(timecourse) == int(np.ceil(death)) + 1
+    assert list(timecourse["alive"].iloc[-2:]) == [1, 0]
+    assert timecourse["hb"].iloc[:-1].notna().all() and timecourse["hb"].iloc[-1:].isna().all()
+    alive = timecourse[timecourse["alive"] == 1]
+    assert set(alive["severity"]) <= {"none", "non_severe", "severe", "very_severe"}
+    assert (timecourse["rbc_units"] == 0).all()  # untreated: no transfusions
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["scenario"] == "immune-aa" and summary["patients"] == 1 and summary["seed"] == 0
     assert summary["severity"]["severe_or_worse"] == 1.0

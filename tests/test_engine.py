@@ -92,7 +92,10 @@ def test_readouts_match_scipy_radau_reference(scenario):
     )
     ours = result.readouts
     relative = np.abs(ours - reference) / np.maximum(np.abs(reference), 1e-6)
-    assert relative.max() < 1e-4, relative.max()
+    # the reference has no events: compared while each patient is alive
+    alive = result.alive
+    assert alive[:, :30].all()
+    assert relative[alive].max() < 1e-4, relative[alive].max()
 
 
 def _cohort():
@@ -235,7 +238,7 @@ def test_no_readout_is_negative_with_every_parameter_at_a_bound(scenario):
     for values in _bound_patterns():
         run = marrowsim.simulate(scenario, set={f"parameters.{k}": v for k, v in values.items()},
                                  save_states=True)  # fmt: skip
-        assert run.status[0] == 0
+        assert run.succeeded[0]  # to the end, or to a death
         assert np.nanmin(run.readouts) >= 0, dict(
             zip(run.readout_names, run.readouts[0].min(0), strict=True)
         )

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import marrowsim
+from conftest import WITHOUT_DEATH
 from marrowsim.clinic.severity import severity_code
 
 SETTLED_DAYS = 6000  # the HSC pool settles on a new niche over years (division 1/280 d)
@@ -13,7 +14,10 @@ SETTLED_DAYS = 6000  # the HSC pool settles on a new niche over years (division 
 
 def _settled(capacity: float) -> dict[str, float]:
     result = marrowsim.simulate(
-        "healthy", days=SETTLED_DAYS, every=500, set={"niche.capacity": capacity}
+        "healthy",
+        days=SETTLED_DAYS,
+        every=500,
+        set={"niche.capacity": capacity, **WITHOUT_DEATH},
     )
     assert result.status[0] == 0
     return dict(zip(result.readout_names, result.readouts[0, -1], strict=True))
@@ -46,10 +50,13 @@ def test_counts_fall_with_the_niche_never_rise():
 
 @pytest.fixture(scope="module")
 def switched_off():
-    untreated = marrowsim.simulate("immune-aa", days=730)
+    # the disease's course with nobody dying of it
+    untreated = marrowsim.simulate("immune-aa", days=730, set=WITHOUT_DEATH)
     diagnosis = float(untreated.patients.loc[0, "first_severe_day"])
     assert np.isfinite(diagnosis)
-    ended = marrowsim.simulate("immune-aa", days=730, set={"immune.end_day": diagnosis})
+    ended = marrowsim.simulate(
+        "immune-aa", days=730, set={"immune.end_day": diagnosis, **WITHOUT_DEATH}
+    )
     return untreated, ended, diagnosis
 
 
@@ -182,7 +189,9 @@ def test_a_depleted_pool_regrows_fast_in_an_empty_niche():
 
 @pytest.mark.slow
 def test_a_cohort_holds_mild_and_severe_disease_with_some_remissions():
-    result = marrowsim.simulate("immune-aa", patients=500, seed=0, days=730, every=5)
+    result = marrowsim.simulate(
+        "immune-aa", patients=500, seed=0, days=730, every=5, set=WITHOUT_DEATH
+    )
     assert (result.status == 0).all()
     code = result.severity_code
     ever_severe = (code >= 2).any(axis=1)
@@ -223,7 +232,9 @@ def test_an_attack_that_ends_on_its_trigger_day_never_starts():
     ],
 )
 def test_tolerance_drift_at_its_bounds_stays_finite_for_decades(settings):
-    result = marrowsim.simulate("immune-aa", days=16000, every=100, set=settings)
+    result = marrowsim.simulate(
+        "immune-aa", days=16000, every=100, set={**settings, **WITHOUT_DEATH}
+    )
     assert result.status[0] == 0
     assert np.isfinite(result.readouts).all()
 
@@ -237,7 +248,9 @@ def test_attack_end_must_follow_its_start():
 def test_non_severe_aa_at_diagnosis_mostly_stays_some_progress_some_improve():
     # adults with non-severe AA: 19% progressed to severe and 17% improved of 96
     # (Kwon et al., Int J Hematol 2010); 16% progressed of 85 (Patel et al., BJH 2020)
-    result = marrowsim.simulate("immune-aa-mild", patients=500, seed=0, days=5 * 365, every=5)
+    result = marrowsim.simulate(
+        "immune-aa-mild", patients=500, seed=0, days=5 * 365, every=5, set=WITHOUT_DEATH
+    )
     code = result.severity_code
     step = result.days[1] - result.days[0]
     settle = int(90 / step)  # a diagnosis of non-severe AA still holds 90 days later

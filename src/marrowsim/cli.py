@@ -66,6 +66,16 @@ def _number(
     return value
 
 
+TEXT_KEYS = ("name", "description", "enrolment")
+
+
+def _known_key(key: str) -> None:
+    """Raise the scenario loader's error for an unknown ``--set`` key."""
+    from marrowsim.io.scenario import apply_set
+
+    apply_set({}, key, 0.0)
+
+
 def _sets(items: list[str]) -> dict[str, Any]:
     from marrowsim.io.scenario import parse_value
 
@@ -78,7 +88,10 @@ def _sets(items: list[str]) -> dict[str, Any]:
             )
         key = inputs.key("--set", key.strip())
         value = parse_value(text)
-        if not isinstance(value, int | float) or isinstance(value, bool):
+        # text only where a key takes text (enrolment, name, description); the
+        # scenario loader checks the key first, then the value
+        if key not in TEXT_KEYS and (not isinstance(value, int | float) or isinstance(value, bool)):
+            _known_key(key)
             raise InputError(f"--set {inputs.plain(key)}: {inputs.shown(text)} is not a number")
         out[key] = value
     return out
@@ -177,16 +190,24 @@ def _print_summary(result: Any, out: str) -> None:
             console.print(
                 f"  {label:<20}{first[k]:>9.3g}{p[name + '_nadir']:>10.3g}{on_day:>10}{last[k]:>10.3g}"
             )
-        if p["hb_nadir"] < 4 or p["platelets_nadir"] < 5:
-            console.print(
-                "  note: no transfusions or deaths are modelled yet; counts this low show the"
-                " marrow's output, not a patient who would be alive"
-            )
         onset = p["first_severe_day"]
         console.print(
             f"  worst severity: {p['worst_severity']}"
             + ("" if onset != onset else f"; severe criteria first met on day {onset:g}")
         )
+        if result.diagnosis_day is not None:
+            console.print(
+                f"  enrolled at diagnosis: day {result.diagnosis_day[0]:.1f} of its history is day 0"
+            )
+        units = [f"{p[f'{k}_units']:g} {k} units" for k in ("rbc", "platelet") if p[f"{k}_units"]]
+        if units:
+            console.print(
+                f"  transfused: {', '.join(units)}; first on day {p['first_transfusion_day']:.1f}"
+            )
+        if p["death_cause"] is not None:
+            console.print(f"  died of {p['death_cause']} on day {p['death_day']:.1f}")
+        else:
+            console.print(f"  alive on day {s['days']:g}")
     else:
         sev = s["severity"]
         who = "1 virtual patient" if s["patients"] == 1 else f"{s['patients']} virtual patients"
@@ -195,9 +216,43 @@ def _print_summary(result: Any, out: str) -> None:
             f"  ever non-severe or worse {sev['non_severe_or_worse']:.1%}, severe or worse {sev['severe_or_worse']:.1%},"
             f" very severe {sev['very_severe']:.1%}"
         )
+        _print_survival(console, result)
         if s["solver"]["failed_patients"]:
             console.print(f"  {s['solver']['failed_patients']} patients failed to integrate")
     console.print(f"wrote {out.rstrip('/')}/")
+
+
+def _print_survival(console: Any, result: Any) -> None:
+    """Who died of what and when, and Kaplan-Meier survival at the landmarks."""
+    s = result.summary
+    deaths = s["deaths"]
+    if result.diagnosis_day is not None:
+        console.print("  enrolled at diagnosis (day 0 = each patient's diagnosis)")
+    if not deaths["any"]:
+        console.print(f"  no deaths by day {s['days']:g}")
+    else:
+        causes = ", ".join(
+            f"{cause} {deaths[cause]:.1%}"
+            for cause in ("infection", "bleeding", "anaemia")
+            if deaths[cause]
+        )
+        console.print(
+            f"  died by day {s['days']:g}: {deaths['any']:.1%} ({causes}); median day of death"
+            f" among the dead {deaths['median_death_day_of_the_dead']:.0f}"
+        )
+    landmarks = [
+        f"{name.replace('_', ' ')} {v['estimate']:.1%} ({v['ci95'][0]:.1%}-{v['ci95'][1]:.1%})"
+        for name, v in s["survival"].items()
+        if v is not None
+    ]
+    if landmarks:
+        console.print(f"  survival (Kaplan-Meier, 95% CI): {'; '.join(landmarks)}")
+    rbc = s["transfusions"]["median_rbc_units_per_month"]
+    platelets = s["transfusions"]["median_platelet_units_per_month"]
+    if rbc or platelets:
+        console.print(
+            f"  median transfusions per month alive: {rbc:.1f} red-cell, {platelets:.1f} platelet units"
+        )
 
 
 @scenarios_app.callback(invoke_without_command=True)
@@ -227,7 +282,7 @@ def parameters() -> None:
 
     rows = [("name", "value", "unit", "bounds", "variability", "source")]
     for p in load_table().parameters:
-        variability = f"cv {p.variability.cv:g}" if p.variability else "-"
+        variability = p.variability.describe() if p.variability else "-"
         bounds = f"[{p.bounds[0]:g}, {p.bounds[1]:g}]"
         rows.append((p.name, f"{p.value:.6g}", p.unit, bounds, variability, p.source))
     widths = [max(len(row[k]) for row in rows) for k in range(5)]

@@ -11,16 +11,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
 
 from marrowsim._version import __version__
+from marrowsim.clinic.definitions import DEATH_CAUSES
 from marrowsim.clinic.events import patient_events
+from marrowsim.clinic.outcomes import Outcomes, outcomes
 from marrowsim.clinic.severity import SEVERITY_LEVELS, severity_code
+from marrowsim.clinic.survival import LANDMARKS, kaplan_meier
 from marrowsim.io.scenario import Scenario
-from marrowsim.status import STATUS_MESSAGES
+from marrowsim.status import STATUS_ENDED_BY_EVENT, STATUS_MESSAGES
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,11 @@ class Result:
     state_names: tuple[str, ...] = ()
     # (patient, day, event name) of each event the model's mechanisms declare
     event_log: tuple[tuple[int, float, str], ...] = ()
+    # a scenario that enrols at diagnosis: each patient's draw index (its key:
+    # the same seed gives the same people) and its day of diagnosis counted
+    # from the start of its simulated history (day 0 of the outputs)
+    draw: np.ndarray | None = None
+    diagnosis_day: np.ndarray | None = None
 
     @property
     def n_patients(self) -> int:
@@ -73,7 +81,24 @@ class Result:
         )
 
     @cached_property
+    def outcomes(self) -> Outcomes:
+        """Death (day, cause) and transfusions of each patient (clinic.outcomes)."""
+        return outcomes(self.n_patients, self.days, self.event_log, self.parameters)
+
+    @cached_property
+    def alive(self) -> np.ndarray:
+        """(patients, days): alive on each output day."""
+        return self.outcomes.alive(self.days)
+
+    @property
+    def succeeded(self) -> np.ndarray:
+        """(patients,): the integration ran to the end or to the patient's death."""
+        return (self.status == 0) | (self.status == STATUS_ENDED_BY_EVENT)
+
+    @cached_property
     def severity_code(self) -> np.ndarray:
+        """(patients, days) index into SEVERITY_LEVELS; -1 where counts are
+        missing (a failed integration, or after death)."""
         r = self.readout
         return severity_code(r("hb"), r("anc"), r("platelets"), r("retic"), r("cellularity"))
 
@@ -91,8 +116,17 @@ class Result:
             frame[name] = self.readouts[:, :, k].reshape(-1)
         codes = self.severity_code.reshape(-1).astype(np.int8)
         frame["severity"] = pd.Categorical.from_codes(
-            codes, categories=pd.Index(list(SEVERITY_LEVELS))
+            cast(Any, codes), categories=pd.Index(list(SEVERITY_LEVELS))
         )
+        alive = self.alive
+        frame["alive"] = alive.reshape(-1).astype(np.int8)
+        for product, units in self.outcomes.units_per_day.items():
+            frame[f"{product}_units"] = units.reshape(-1)
+        # a dead patient's course ends with the first output day at or after
+        # its death (alive 0, no counts)
+        dead_before = np.zeros_like(alive)
+        dead_before[:, 1:] = ~alive[:, :-1]
+        frame = frame[~dead_before.reshape(-1)].reset_index(drop=True)
         columns = [
             "patient",
             "day",
@@ -105,6 +139,7 @@ class Result:
             "cellularity",
             "hsc",
             "severity",
+            "alive",
         ]
         rest = [c for c in frame.columns if c not in columns]
         return frame[columns + rest]
@@ -113,21 +148,37 @@ class Result:
     def patients(self) -> pd.DataFrame:
         """One row per patient: drawn parameter values and clinical events."""
         frame = pd.DataFrame({"patient": np.arange(self.n_patients)})
+        if self.draw is not None and self.diagnosis_day is not None:
+            frame["draw"] = self.draw  # the patient's key: its draw index
+            frame["diagnosis_day"] = self.diagnosis_day  # in its own history
         for name in self.varying:
             frame[name] = self.parameters[name]
         readouts = {name: self.readout(name) for name in self.readout_names}
-        for name, values in patient_events(self.days, readouts, self.severity_code).items():
+        events = patient_events(self.days, readouts, self.severity_code, self.alive)
+        for name, values in events.items():
             frame[name] = values
+        o = self.outcomes
+        frame["death_day"] = o.death_day
+        frame["death_cause"] = o.death_cause
+        for product, units in o.units.items():
+            frame[f"{product}_units"] = units
+        frame["first_transfusion_day"] = o.first_transfusion_day
         frame["status"] = [STATUS_MESSAGES.get(int(s), f"error {s}") for s in self.status]
         return frame
 
     @cached_property
     def summary(self) -> dict[str, Any]:
         """Cohort figures, fractions in 0..1 (DESIGN section 5), over the
-        patients whose integration succeeded (``solver.failed_patients``)."""
-        ok = self.status == 0
-        worst = self.severity_code[ok].max(axis=1)
-        final = self.readouts[ok, -1, :]
+        patients whose integration succeeded (ran to the end or to death;
+        ``solver.failed_patients`` counts the rest). Counts are read while
+        alive: ``final`` over the patients alive at the end, nadirs before
+        death; ``survival`` is Kaplan-Meier, censored at the end of the run
+        (null past it)."""
+        ok = self.succeeded
+        alive = self.alive[ok]
+        worst = np.where(alive, self.severity_code[ok], -1).max(axis=1)
+        at_end = alive[:, -1]
+        final = self.readouts[ok][at_end, -1, :]
 
         def median(values: np.ndarray) -> float | None:
             values = values[np.isfinite(values)]
@@ -136,15 +187,35 @@ class Result:
         def fraction(hit: np.ndarray) -> float | None:
             return float(np.mean(hit)) if len(hit) else None
 
+        def nadir(name: str) -> float | None:
+            values = np.where(alive, self.readout(name)[ok], np.inf).min(axis=1)
+            return median(np.where(np.isinf(values), np.nan, values))
+
+        o = self.outcomes
+        death_day = o.death_day[ok]
+        died = np.isfinite(death_day)
+        end = float(self.days[-1])
+        landmarks = {k: d for k, d in LANDMARKS.items() if d <= end + 1e-9}
+        survival: dict[str, Any] = {k: None for k in LANDMARKS}
+        if len(death_day):
+            days = np.array(list(landmarks.values()))
+            estimate, low, high = kaplan_meier(death_day, end, days)
+            for j, k in enumerate(landmarks):
+                survival[k] = {
+                    "estimate": float(estimate[j]),
+                    "ci95": [float(low[j]), float(high[j])],
+                }
         severe_days = self.patients["first_severe_day"].to_numpy(dtype=float)[ok]
+        months = np.maximum(np.where(died, death_day, end), 1e-9) / (365.25 / 12)
         return {
             "marrowsim_version": __version__,
             "scenario": self.scenario.name,
             "patients": self.n_patients,
             "typical_patient": self.typical,
-            "days": float(self.days[-1]),
+            "days": end,
             "every": float(self.scenario.every),
             "seed": self.seed,
+            "enrolment": self.scenario.enrolment,
             "parameters": dict(self.scenario.parameters),  # the scenario's and --set values
             "severity": {
                 "non_severe_or_worse": fraction(worst >= 1),
@@ -152,13 +223,20 @@ class Result:
                 "very_severe": fraction(worst >= 3),
                 "median_first_severe_day": median(severe_days),
             },
-            "final": {name: median(final[:, k]) for k, name in enumerate(self.readout_names)},
-            "nadir": {
-                name: median(self.readout(name)[ok].min(axis=1))
-                for name in ("hb", "anc", "platelets", "retic")
+            "survival": survival,
+            "deaths": {
+                "any": fraction(died),
+                **{cause: fraction(o.death_cause[ok] == cause) for cause in DEATH_CAUSES},
+                "median_death_day_of_the_dead": median(death_day),
             },
+            "transfusions": {
+                f"median_{product}_units_per_month": median(units[ok] / months)
+                for product, units in o.units.items()
+            },
+            "final": {name: median(final[:, k]) for k, name in enumerate(self.readout_names)},
+            "nadir": {name: nadir(name) for name in ("hb", "anc", "platelets", "retic")},
             "solver": {
-                "failed_patients": int(np.sum(self.status != 0)),
+                "failed_patients": int(np.sum(~ok)),
                 "median_steps": median(self.steps.astype(float)),
             },
         }
@@ -183,6 +261,8 @@ class Result:
             states=None if self.states is None else self.states[idx],
             state_names=self.state_names,
             event_log=self._event_log_of(idx),
+            draw=None if self.draw is None else self.draw[idx],
+            diagnosis_day=None if self.diagnosis_day is None else self.diagnosis_day[idx],
         )
 
     def _event_log_of(self, idx: np.ndarray) -> tuple[tuple[int, float, str], ...]:

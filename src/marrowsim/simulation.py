@@ -9,21 +9,26 @@ changes nothing) with an optional progress callback.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from marrowsim.clinic.definitions import DIAGNOSIS_EVENT
 from marrowsim.cohort import typical_patient
 from marrowsim.engine import Solver, integrate
 from marrowsim.errors import InputError
 from marrowsim.io import inputs
 from marrowsim.io.scenario import Scenario, load_scenario
+from marrowsim.mechanisms import InputChange
 from marrowsim.model import Model, default_model
 from marrowsim.parameters import load_table
 from marrowsim.result import Result
 
 DEFAULT_CHUNK = 1000
+# an enrolling scenario draws at most this many patients per one enrolled
+MAX_DRAWS_PER_ENROLLED = 20
 
 __all__ = ["DEFAULT_CHUNK", "Result", "default_model", "simulate"]
 
@@ -112,26 +117,26 @@ def simulate(
         initial_values[name] = inputs.number(f"initial.{name}", value, ge=0)
     # the table with the scenario's values, checked against the bounds once
     table = load_table().with_values(sc.parameters, field_prefix="parameters.")
-    if n_patients is None:
-        values = typical_patient(table.values())
-        varying: tuple[str, ...] = ()
-        typical = True
+    typical = n_patients is None
+    varying: tuple[str, ...] = (
+        () if typical else tuple(p.name for p in table.varying() if p.value != 0)
+    )
+    if sc.enrolment == "diagnosis":
+        cohort = _enrol_at_diagnosis(
+            model, table, sc, n_patients, seed, initial_values, solver, workers, chunk_size
+        )
     else:
-        values = table.draw(n_patients, seed)
-        varying = tuple(p.name for p in table.varying() if p.value != 0)
-        typical = False
-    model.check(values)
-    params = model.parameter_matrix(values)
-    y0 = model.steady_state(params)
-    atol_scale = model.state_scale(y0)
-    for name, value in initial_values.items():
-        y0[:, model.state_names.index(name)] = value
+        values = (
+            typical_patient(table.values()) if n_patients is None else table.draw(n_patients, seed)
+        )
+        cohort = _start(model, values, initial_values)
+    values, params, y0, changes = cohort.values, cohort.params, cohort.y0, cohort.changes
+    atol_scale = cohort.atol_scale
     # day k * every, without the drift of a float step; the last day is exactly `days`
     n_steps = int(np.floor(sc.days / sc.every * (1 + 1e-12)))
     output_days = np.arange(n_steps + 1) * sc.every
     output_days = output_days[output_days < sc.days * (1 - 1e-12)]
     output_days = np.append(output_days, sc.days)
-    changes = model.schedule(values)
     n = params.shape[0]
     readouts = np.empty((n, len(output_days), len(model.readout_names)))
     states = np.empty((n, len(output_days), len(model.state_names))) if save_states else None
@@ -158,7 +163,10 @@ def simulate(
         if states is not None and run.states is not None:
             states[part] = run.states
         status[part], steps[part], rejected[part] = run.status, run.steps, run.rejected
-        event_log += [(start + i, day, name) for i, day, name in run.event_table()]
+        # per patient in order: its enrolment, then its course's events
+        rows = cohort.events_before(part) + run.event_table()
+        rows.sort(key=lambda row: row[0])  # stable: each patient's order kept
+        event_log += [(start + i, day, name) for i, day, name in rows]
         if progress is not None:
             progress(stop, n)
     return Result(
@@ -176,4 +184,123 @@ def simulate(
         states=states,
         state_names=model.state_names if save_states else (),
         event_log=tuple(event_log),
+        draw=cohort.draw,
+        diagnosis_day=cohort.diagnosis_day,
     )
+
+
+@dataclass
+class _Cohort:
+    """Patients ready to integrate from day 0 of the outputs."""
+
+    values: dict[str, np.ndarray]  # parameter values by name, one per patient
+    params: np.ndarray
+    y0: np.ndarray
+    atol_scale: np.ndarray
+    changes: list[InputChange]
+    draw: np.ndarray | None = None  # draw index of each enrolled patient
+    diagnosis_day: np.ndarray | None = None  # day of diagnosis in its own history
+
+    def events_before(self, part: slice) -> list[tuple[int, float, str]]:
+        """The enrolment event (day 0) of the patients ``part``, renumbered from 0."""
+        if self.draw is None:
+            return []
+        count = len(range(*part.indices(len(self.draw))))
+        return [(i, 0.0, DIAGNOSIS_EVENT) for i in range(count)]
+
+
+def _start(model: Model, values: dict[str, np.ndarray], initial: Mapping[str, float]) -> _Cohort:
+    """Patients at the healthy steady state (or ``initial``) on day 0."""
+    model.check(values)
+    params = model.parameter_matrix(values)
+    y0 = model.steady_state(params)
+    atol_scale = model.state_scale(y0)
+    for name, value in initial.items():
+        y0[:, model.state_names.index(name)] = value
+    return _Cohort(values, params, y0, atol_scale, model.schedule(values))
+
+
+def _enrol_at_diagnosis(
+    model: Model,
+    table: Any,
+    sc: Scenario,
+    n_patients: int | None,
+    seed: int,
+    initial: Mapping[str, float],
+    solver: Solver | None,
+    workers: int | None,
+    chunk_size: int,
+) -> _Cohort:
+    """Run each drawn patient's history until diagnosis (severe criteria first
+    met, within ``sc.enrolment_horizon_days``) and enrol the first ``n_patients``
+    diagnosed in draw order (the typical patient alone if None), each starting
+    on day 0 from its state at diagnosis. Care scheduled from enrolment counts
+    from then; the rest of each patient's schedule (the disease's own clock)
+    is shifted to it. A patient who dies before diagnosis is not enrolled."""
+    wanted = 1 if n_patients is None else n_patients
+    horizon = np.array([0.0, sc.enrolment_horizon_days])
+    # per batch: its patients, the indices enrolled, their diagnosis days and states
+    found: list[tuple[_Cohort, np.ndarray, np.ndarray, np.ndarray]] = []
+    draws: list[np.ndarray] = []
+    n_found = 0
+    first = 0
+    limit = MAX_DRAWS_PER_ENROLLED * wanted + 1000
+    while n_found < wanted:
+        if n_patients is None:
+            values = typical_patient(table.values())
+        else:
+            batch = min(limit - first, max(64, int(1.25 * (wanted - n_found)) + 16))
+            if batch <= 0:
+                raise InputError(
+                    f"enrolment: only {n_found} of {first} drawn patients of scenario "
+                    f"{sc.name!r} were diagnosed with severe AA within "
+                    f"enrolment_horizon_days = {sc.enrolment_horizon_days:g}; "
+                    f"{wanted} were asked for"
+                )
+            values = table.draw(batch, seed, first=first)
+        history = _start(model, values, initial)
+        waiting = InputChange("awaiting_diagnosis", 0.0, 1.0)
+        before = [c for c in history.changes if not c.from_enrolment] + [waiting]
+        n = history.params.shape[0]
+        diagnosed = np.zeros(n, dtype=bool)
+        day = np.full(n, np.nan)
+        final = np.empty_like(history.y0)
+        for start in range(0, n, chunk_size):
+            part = slice(start, min(n, start + chunk_size))
+            run = integrate(
+                model,
+                history.y0[part],
+                history.params[part],
+                [c.subset(part) for c in before],
+                horizon,
+                solver=solver,
+                atol_scale=history.atol_scale[part],
+                workers=workers,
+            )
+            assert run.final_states is not None
+            final[part] = run.final_states
+            for i, t, name in run.event_table():
+                if name == DIAGNOSIS_EVENT:
+                    diagnosed[start + i] = True
+                    day[start + i] = t
+        keep = np.flatnonzero(diagnosed)[: wanted - n_found]
+        if n_patients is None and not len(keep):
+            raise InputError(
+                f"enrolment: the typical patient of scenario {sc.name!r} is not diagnosed "
+                f"with severe AA within enrolment_horizon_days = {sc.enrolment_horizon_days:g}"
+            )
+        found.append((history, keep, day[keep], final[keep]))
+        draws.append(first + keep)
+        n_found += len(keep)
+        first += n
+    values = {
+        name: np.concatenate([np.asarray(h.values[name])[k] for h, k, _, _ in found])
+        for name in found[0][0].values
+    }
+    draw = np.concatenate(draws)
+    diagnosis_day = np.concatenate([d for _, _, d, _ in found])
+    params = np.concatenate([h.params[k] for h, k, _, _ in found])
+    y0 = np.concatenate([y for _, _, _, y in found])
+    atol_scale = np.concatenate([h.atol_scale[k] for h, k, _, _ in found])
+    changes = [c if c.from_enrolment else c.shifted(diagnosis_day) for c in model.schedule(values)]
+    return _Cohort(values, params, y0, atol_scale, changes, draw, diagnosis_day)

@@ -31,6 +31,7 @@ def main() -> None:
     stored["readouts"] = result.readouts.tolist()
     stored["steps"] = result.steps.tolist()
     stored["rejected"] = result.rejected.tolist()
+    stored["events"] = [list(row) for row in result.event_log]
     path = Path(__file__).with_name("default_model_baseline.json")
     path.write_text(json.dumps(stored))
 

@@ -15,15 +15,23 @@ def first_day(mask: np.ndarray, days: np.ndarray) -> np.ndarray:
 
 
 def patient_events(
-    days: np.ndarray, readouts: dict[str, np.ndarray], severity_code: np.ndarray
+    days: np.ndarray,
+    readouts: dict[str, np.ndarray],
+    severity_code: np.ndarray,
+    alive: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Events per patient: onset days of each severity, worst severity, nadirs.
 
-    ``readouts[name]`` and ``severity_code`` have shape (patients, days). A
-    patient whose integration failed (missing counts) gets no events: empty
-    (NaN or None), never "none".
+    ``readouts[name]``, ``severity_code`` and ``alive`` have shape (patients,
+    days); events are read on the days the patient is alive (all if
+    ``alive`` is None). A patient whose integration failed (counts missing
+    while alive) gets no events: empty (NaN or None), never "none".
     """
-    failed = (severity_code < 0).any(axis=1)
+    if alive is None:
+        alive = np.ones(severity_code.shape, dtype=bool)
+    failed = ((severity_code < 0) & alive).any(axis=1)
+    severity_code = np.where(alive, severity_code, -1)
+    readouts = {name: np.where(alive, values, np.nan) for name, values in readouts.items()}
     worst = severity_code.max(axis=1)
     labels = np.asarray(SEVERITY_LEVELS, dtype=object)[np.maximum(worst, 0)]
     labels[failed] = None

@@ -19,20 +19,21 @@ from __future__ import annotations
 
 import numpy as np
 
-SEVERITY_LEVELS = ("none", "non_severe", "severe", "very_severe")
-
-SEVERE_CELLULARITY_BELOW = 25.0  # % of marrow space
-SEVERE_ANC_BELOW = 0.5  # 10^9/L
-SEVERE_PLATELETS_BELOW = 20.0  # 10^9/L
-SEVERE_RETIC_BELOW = 60.0  # 10^9/L
-VERY_SEVERE_ANC_BELOW = 0.2  # 10^9/L
-HYPOCELLULAR_BELOW = 40.0  # % of marrow space
-NON_SEVERE_HB_BELOW = 10.0  # g/dL
-NON_SEVERE_ANC_BELOW = 1.5  # 10^9/L
-NON_SEVERE_PLATELETS_BELOW = 50.0  # 10^9/L
-COMPLETE_ANC_AT_LEAST = 1.0
-COMPLETE_HB_AT_LEAST = 10.0
-COMPLETE_PLATELETS_AT_LEAST = 100.0
+from marrowsim.clinic.definitions import (
+    COMPLETE_ANC_AT_LEAST,
+    COMPLETE_HB_AT_LEAST,
+    COMPLETE_PLATELETS_AT_LEAST,
+    HYPOCELLULAR_BELOW,
+    NON_SEVERE_ANC_BELOW,
+    NON_SEVERE_HB_BELOW,
+    NON_SEVERE_PLATELETS_BELOW,
+    SEVERE_ANC_BELOW,
+    SEVERE_CELLULARITY_BELOW,
+    SEVERE_PLATELETS_BELOW,
+    SEVERE_RETIC_BELOW,
+    SEVERITY_LEVELS,
+    VERY_SEVERE_ANC_BELOW,
+)
 
 
 def severe_count_criteria(anc: np.ndarray, platelets: np.ndarray, retic: np.ndarray) -> np.ndarray:

@@ -70,7 +70,9 @@ class Integration:
     first ``EVENT_CAPACITY`` of them in order, ``event_days`` and
     ``event_index`` (patients, capacity; NaN and -1 past the count), the
     index naming ``event_names``. ``event_overflow`` flags patients with more
-    events than the log holds. A terminal event is its patient's last."""
+    events than the log holds. A terminal event is its patient's last.
+    ``final_states`` (patients, states): the state where each course ended (the
+    last output day, or the time of its terminal event)."""
 
     readouts: np.ndarray
     states: np.ndarray | None
@@ -81,6 +83,7 @@ class Integration:
     event_count: np.ndarray | None = None
     event_days: np.ndarray | None = None
     event_index: np.ndarray | None = None
+    final_states: np.ndarray | None = None
 
     @property
     def event_overflow(self) -> np.ndarray:
@@ -184,6 +187,7 @@ def integrate(
     ev_t = np.full((n_patients, capacity), np.nan)
     ev_k = np.full((n_patients, capacity), -1, dtype=np.int64)
     ev_n = np.zeros(n_patients, dtype=np.int64)
+    y_end = np.empty_like(y0)
     threads = thread_count(workers)
     previous = numba.get_num_threads()
     numba.set_num_threads(threads)
@@ -191,13 +195,13 @@ def integrate(
         module.integrate_cohort(
             y0, params, seg_t, seg_u, n_seg, t_out, solver.rtol, atol, solver.max_step, save_states,
             solver.max_steps, model.nonnegative, out_r, out_y, status, steps, rejected,
-            ev_t, ev_k, ev_n,
+            ev_t, ev_k, ev_n, y_end,
         )  # fmt: skip
     finally:
         numba.set_num_threads(previous)
     return Integration(
         out_r, out_y if save_states else None, status, steps, rejected,
-        model.event_names, ev_n, ev_t, ev_k,
+        model.event_names, ev_n, ev_t, ev_k, y_end,
     )  # fmt: skip
 
 

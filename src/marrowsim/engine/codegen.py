@@ -218,6 +218,9 @@ class _Hoister:
             if len(fixed) > 1 or (fixed and not all(a.is_Atom for a in fixed)):
                 fixed = [self._constant(expr.func(*fixed))]
             return expr.func(*fixed, *varying)
+        if expr.is_Piecewise:
+            # hoist within each branch and condition, never a (value, condition) pair
+            return expr.func(*[(self(e), self(c)) for e, c in expr.args])
         return expr.func(*[self(a) for a in expr.args])
 
 

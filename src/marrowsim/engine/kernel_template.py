@@ -241,6 +241,7 @@ def integrate_patient(
     out_y,
     ev_t,
     ev_k,
+    y_end,
 ):
     n = N_STATES
     p = extend(p)
@@ -546,6 +547,9 @@ def integrate_patient(
             for k in range(N_STATES):
                 out_y[j_out, k] = np.nan
         j_out += 1
+    # the state where the course ended: the last day, or a terminal event
+    for i in range(n):
+        y_end[i] = y[i]
     return status, steps, rejects, n_events
 
 
@@ -571,6 +575,7 @@ def integrate_cohort(
     ev_t,
     ev_k,
     ev_n,
+    y_end,
 ):
     for i in nb.prange(y0.shape[0]):
         st, ns, nr, ne = integrate_patient(
@@ -590,6 +595,7 @@ def integrate_cohort(
             out_y[i],
             ev_t[i],
             ev_k[i],
+            y_end[i],
         )
         ev_n[i] = ne
         status[i] = st

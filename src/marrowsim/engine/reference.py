@@ -37,12 +37,18 @@ def integrate_reference(
     atol: float = 1e-12,
     functions: str = "compiled",
     analytic_jacobian: bool = True,
+    event_log: list[tuple[int, float, str]] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Integrate patients one by one with ``scipy.integrate.solve_ivp``.
 
     Returns readouts (patients, days, readouts) and states (patients, days,
     states). Without ``analytic_jacobian`` scipy estimates the Jacobian by
     finite differences. Raises RuntimeError if scipy fails.
+
+    With an ``event_log`` list, the model's events are located by scipy's own
+    event finder (each trigger a terminal event function with its direction),
+    acted on with the compiled actions, and logged as (patient, day, name); a
+    terminal event leaves NaN after it. Without it, events are ignored.
     """
     module = compiled_module(model)
     y0 = np.atleast_2d(np.asarray(y0, dtype=float))
@@ -57,12 +63,19 @@ def integrate_reference(
     python = _python_functions(model) if functions == "python" else None
     if functions not in ("python", "compiled"):
         raise ValueError(f"functions must be 'compiled' or 'python', not {functions!r}")
+    with_events = event_log is not None and module.N_EVENTS > 0
     for i in range(n_patients):
         p = params[i] if python is not None else module.extend(params[i])
+        extended = module.extend(params[i])
         y = y0[i].copy()
+        held = np.zeros(seg_u.shape[2], dtype=bool)
+        held_u = np.zeros(seg_u.shape[2])
+        ended = False
         for s in range(n_seg[i]):
+            if ended:
+                break
             t0, t1 = seg_t[i, s], seg_t[i, s + 1]
-            u = seg_u[i, s]
+            u = np.where(held, held_u, seg_u[i, s])
             inside = (t_out >= t0) & (t_out <= t1) if s == 0 else (t_out > t0) & (t_out <= t1)
 
             def f(t: float, y: np.ndarray, u: np.ndarray = u, p: np.ndarray = p) -> np.ndarray:
@@ -83,28 +96,77 @@ def integrate_reference(
                     dense[module.JAC_ROWS, module.JAC_COLS] = jv
                 return dense
 
-            solution = solve_ivp(
-                f,
-                (t0, t1),
-                y,
-                method=method,
-                dense_output=True,
-                rtol=rtol,
-                atol=atol * scale[i],
-                jac=jacobian if analytic_jacobian and method in ("Radau", "BDF", "LSODA") else None,
-            )
-            if not solution.success:
-                raise RuntimeError(f"scipy {method} failed for patient {i}: {solution.message}")
-            if inside.any():
-                states[i, inside] = solution.sol(t_out[inside]).T
-            y = solution.y[:, -1]
+            triggers = _event_functions(module, extended, u) if with_events else None
+            start = t0
+            while True:
+                solution = solve_ivp(
+                    f,
+                    (start, t1),
+                    y,
+                    method=method,
+                    dense_output=True,
+                    events=triggers,
+                    rtol=rtol,
+                    atol=atol * scale[i],
+                    jac=jacobian
+                    if analytic_jacobian and method in ("Radau", "BDF", "LSODA")
+                    else None,
+                )
+                if not solution.success:
+                    raise RuntimeError(f"scipy {method} failed for patient {i}: {solution.message}")
+                stop = float(solution.t[-1])
+                here = inside & (t_out >= start) & (t_out <= stop)
+                if here.any():
+                    states[i, here] = solution.sol(t_out[here]).T
+                y = solution.y[:, -1].copy()
+                if solution.status != 1:  # the segment's end
+                    break
+                assert event_log is not None
+                fired = [k for k, te in enumerate(solution.t_events) if len(te)]
+                for k in fired:
+                    if module.ANY_CONDITION and not module.event_condition(k, y, extended, u):
+                        module.event_skip(k, y, extended, u)
+                        continue
+                    uset = u.copy()
+                    module.event_apply(k, y, extended, u, uset)
+                    event_log.append((i, stop, model.event_names[k]))
+                    sets = module.EVENT_SETS_INPUT[k]
+                    held |= sets
+                    held_u = np.where(sets, uset, held_u)
+                    u[:] = np.where(held, held_u, u)
+                    if module.EVENT_TERMINAL[k]:
+                        ended = True
+                        break
+                if ended:
+                    states[i, t_out > stop] = np.nan
+                    break
+                start = stop
     r = np.empty(len(model.readout_names))
     for i in range(n_patients):
         extended = module.extend(params[i])
         for j in range(len(t_out)):
+            if np.isnan(states[i, j]).any():
+                readouts[i, j] = np.nan
+                continue
             module.readouts(states[i, j], extended, r)
             readouts[i, j] = r
     return readouts, states
+
+
+def _event_functions(module: Any, p: np.ndarray, u: np.ndarray) -> list[Callable[..., float]]:
+    """scipy event functions of the model's triggers (terminal, directed)."""
+    g = np.empty(module.N_EVENTS)
+
+    def trigger(k: int) -> Callable[..., float]:
+        def value(t: float, y: np.ndarray) -> float:
+            module.event_triggers(y, p, u, g)
+            return float(g[k])
+
+        value.terminal = True  # type: ignore[attr-defined]
+        value.direction = float(module.EVENT_DIRECTION[k])  # type: ignore[attr-defined]
+        return value
+
+    return [trigger(k) for k in range(module.N_EVENTS)]
 
 
 _PYTHON: dict[str, tuple[Callable[..., Any], Callable[..., Any]]] = {}

@@ -43,7 +43,14 @@ if TYPE_CHECKING:
 FORMATS = ("csv", "parquet")
 # every file a run may write; a folder holding anything else is not replaced
 OUTPUT_NAMES = frozenset(
-    {"timecourse.csv", "timecourse.parquet", "patients.csv", "summary.json", "timecourse.png"}
+    {
+        "timecourse.csv",
+        "timecourse.parquet",
+        "patients.csv",
+        "summary.json",
+        "timecourse.png",
+        "survival.png",
+    }
 )
 # room in a folder name for the staging suffix (".NAME.staging-PID")
 MAX_OUT_NAME_BYTES = inputs.MAX_PATH_PART_BYTES - 30
@@ -248,6 +255,8 @@ def write_result(result: Result, out: Path | str, fmt: str = "csv") -> list[Path
         staging.mkdir()
         timecourse = f"timecourse.{fmt}"
         names = [timecourse, "patients.csv", "summary.json", "timecourse.png"]
+        if result.n_patients > 1:
+            names.append("survival.png")
         _write_table(result.timecourse, staging / timecourse, fmt)
         pause_for_tests("write")
         result.patients.to_csv(staging / "patients.csv", index=False)
@@ -256,10 +265,13 @@ def write_result(result: Result, out: Path | str, fmt: str = "csv") -> list[Path
             json.dumps(_clean(result.summary), indent=2) + "\n", encoding="utf-8"
         )
         pause_for_tests("write")
-        from marrowsim.plotting import plot_timecourse
+        from marrowsim.plotting import plot_survival, plot_timecourse
 
         plot_timecourse(result, staging / "timecourse.png")
         pause_for_tests("write")
+        if "survival.png" in names:  # a cohort's (one patient's is a single step)
+            plot_survival(result, staging / "survival.png")
+            pause_for_tests("write")
         for name in names:
             os.chmod(staging / name, _mode_of_new_files())
         os.chmod(staging, 0o777 & ~_umask())

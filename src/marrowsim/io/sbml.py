@@ -104,6 +104,22 @@ class _FormulaPrinter(StrPrinter):
                 parts.append(self._print(condition))
         return f"piecewise({', '.join(parts)})"
 
+    def _print_Relational(self, expr: Any) -> str:
+        return f"({self._print(expr.lhs)} {expr.rel_op} {self._print(expr.rhs)})"
+
+    def _extremum(self, expr: Any, keep: str) -> str:
+        # min and max as piecewise, which every SBML simulator runs
+        first, *rest = (self._print(a) for a in expr.args)
+        for other in rest:
+            first = f"piecewise({first}, {first} {keep} {other}, {other})"
+        return first
+
+    def _print_Min(self, expr: Any) -> str:
+        return self._extremum(expr, "<=")
+
+    def _print_Max(self, expr: Any) -> str:
+        return self._extremum(expr, ">=")
+
 
 def _libsbml() -> Any:
     try:
@@ -211,7 +227,9 @@ def export_sbml(
 
     for k, pname in enumerate(model.parameter_names):
         entry = table[pname]
-        variability = f" between-patient CV {entry.variability.cv:g}." if entry.variability else ""
+        variability = (
+            f" between patients: {entry.variability.describe()}." if entry.variability else ""
+        )
         parameter(
             pname,
             matrix[0, k],

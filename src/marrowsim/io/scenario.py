@@ -14,7 +14,7 @@ import copy
 from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
@@ -23,7 +23,18 @@ from marrowsim.errors import InputError
 from marrowsim.io import inputs
 from marrowsim.parameters import load_table
 
-RUN_FIELDS = ("name", "description", "days", "every", "parameters")
+RUN_FIELDS = (
+    "name",
+    "description",
+    "days",
+    "every",
+    "enrolment",
+    "enrolment_horizon_days",
+    "parameters",
+)
+# when day 0 of the outputs is: the start of each patient's simulated history,
+# or its diagnosis (severe criteria first met), as a trial counts from enrolment
+ENROLMENT = ("start", "diagnosis")
 PARAMETERS_HINT = "`marrowsim parameters` lists the parameter names"
 # a number, not a YAML boolean such as `yes` (which would pass as 1.0)
 StrictNumber = Annotated[float, BeforeValidator(lambda v: _not_bool(v))]
@@ -45,6 +56,9 @@ class Scenario(BaseModel):
     description: str = ""
     days: float = Field(default=730, gt=0, le=MAX_DAYS)
     every: float = Field(default=1, gt=0)
+    enrolment: Literal["start", "diagnosis"] = "start"
+    # a drawn patient not diagnosed within this many days is not enrolled
+    enrolment_horizon_days: float = Field(default=1825, gt=0, le=MAX_DAYS)
     parameters: dict[str, StrictNumber] = Field(default_factory=dict)
 
     def typical_values(self) -> dict[str, float]:
@@ -180,8 +194,15 @@ def check_scenario(raw: Any) -> dict[str, Any]:
             out["description"] = inputs.text(
                 "description", value, max_chars=inputs.MAX_TEXT_CHARS, lines=True
             )
-        elif key in ("days", "every"):
+        elif key in ("days", "every", "enrolment_horizon_days"):
             out[key] = inputs.number(key, value, gt=0, le=MAX_DAYS, unit="days")
+        elif key == "enrolment":
+            if value not in ENROLMENT:
+                raise InputError(
+                    f"enrolment: {inputs.shown(value)} is not allowed; "
+                    f"use {' or '.join(ENROLMENT)} (day 0 = the start, or each patient's diagnosis)"
+                )
+            out[key] = value
         elif key == "parameters":
             entries = inputs.mapping("parameters", value, what="parameter names to numbers")
             for name, v in entries.items():

@@ -1,5 +1,6 @@
 """Biology, one module per mechanism. No solver code lives here."""
 
+from marrowsim.mechanisms.anaemia import Anaemia
 from marrowsim.mechanisms.base import (
     Event,
     EventAction,
@@ -10,22 +11,29 @@ from marrowsim.mechanisms.base import (
     State,
     Visit,
 )
+from marrowsim.mechanisms.bleeding import Bleeding
 from marrowsim.mechanisms.blood_loss import BloodLoss
+from marrowsim.mechanisms.diagnosis import Diagnosis
 from marrowsim.mechanisms.erythroid import Erythroid
 from marrowsim.mechanisms.feedback import Feedback
 from marrowsim.mechanisms.granulocytic import Granulocytic
 from marrowsim.mechanisms.immune import ImmuneAttack
+from marrowsim.mechanisms.infection import Infection
 from marrowsim.mechanisms.lymphoid import Lymphoid
 from marrowsim.mechanisms.marrow_readouts import MarrowReadouts
 from marrowsim.mechanisms.megakaryocytic import Megakaryocytic
 from marrowsim.mechanisms.stem_cells import StemCells
+from marrowsim.mechanisms.transfusion import Transfusion
 
 
 def default_mechanisms() -> tuple[Mechanism, ...]:
-    """The mechanisms of the core marrow + immune-attack model, in order."""
+    """The mechanisms of the core marrow + immune-attack model, in order: the
+    marrow and its disease, supportive care, then the clinic (diagnosis and the
+    causes of death)."""
     return (
         ImmuneAttack(),
         BloodLoss(),
+        Transfusion(),
         StemCells(),
         Erythroid(),
         Granulocytic(),
@@ -33,17 +41,25 @@ def default_mechanisms() -> tuple[Mechanism, ...]:
         Lymphoid(),
         Feedback(),
         MarrowReadouts(),
+        Diagnosis(),
+        Infection(),
+        Bleeding(),
+        Anaemia(),
     )
 
 
 __all__ = [
+    "Anaemia",
+    "Bleeding",
     "BloodLoss",
+    "Diagnosis",
     "Erythroid",
     "Event",
     "EventAction",
     "Feedback",
     "Granulocytic",
     "ImmuneAttack",
+    "Infection",
     "Input",
     "InputChange",
     "Lymphoid",
@@ -53,6 +69,7 @@ __all__ = [
     "Readout",
     "State",
     "StemCells",
+    "Transfusion",
     "Visit",
     "default_mechanisms",
 ]

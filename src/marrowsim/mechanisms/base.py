@@ -182,11 +182,19 @@ class Visit:
 
 @dataclass(frozen=True)
 class InputChange:
-    """At ``day`` (one value per patient) the input ``name`` becomes ``value``."""
+    """At ``day`` (one value per patient) the input ``name`` becomes ``value``.
+
+    ``from_enrolment``: the day counts from day 0 of the outputs, which in a
+    scenario that enrols at diagnosis is each patient's diagnosis (care, a
+    drug started N days after diagnosis); otherwise it counts from the start
+    of the patient's simulated history (the disease's own clock), and is
+    shifted to the diagnosis on enrolment.
+    """
 
     input: str
     day: Any  # days: numpy array (n_patients,), or a sympy expression (SBML export)
     value: Any  # float, numpy array (n_patients,), or a sympy expression
+    from_enrolment: bool = False
 
     def subset(self, index: Any) -> InputChange:
         """The change for the patients ``index`` (a slice or index array)."""
@@ -195,7 +203,12 @@ class InputChange:
             array = np.asarray(x, dtype=float)
             return array if array.ndim == 0 else array[index]
 
-        return InputChange(self.input, take(self.day), take(self.value))
+        return InputChange(self.input, take(self.day), take(self.value), self.from_enrolment)
+
+    def shifted(self, days: Any) -> InputChange:
+        """The change with its day moved ``days`` earlier (per patient)."""
+        day = np.asarray(self.day, dtype=float) - np.asarray(days, dtype=float)
+        return InputChange(self.input, day, self.value, self.from_enrolment)
 
 
 class Namespace:

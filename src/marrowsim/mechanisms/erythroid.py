@@ -92,7 +92,8 @@ class Erythroid(Mechanism):
 
     def signals(self, c: Context) -> dict:
         s, p = c.s, c.p
-        red_cells = s.reticulocyte + sum(s.rbc)
+        # donor red cells (transfusion) count in Hb and so in the EPO feedback
+        red_cells = s.reticulocyte + sum(s.rbc) + c.signal("transfused_red_cells", 0)
         return {
             "hb": red_cells * p.mean_corpuscular_hemoglobin * HB_G_PER_DL_PER_CELLS_PG,
             "erythroid_marrow_relative": sum(s.erythroid_progenitor)

@@ -23,10 +23,22 @@ class MarrowReadouts(Mechanism):
         "marrow_share_megakaryocytic",
         "other_leukocytes_set_point",
     )
+    publishes = ("cellularity",)
     readouts = (
         Readout("wbc", "10^9/L", "white blood cell count"),
         Readout("cellularity", "% of marrow space", "marrow cellularity"),
     )
+
+    def signals(self, c: Context) -> dict:
+        p = c.p
+        shares = (
+            (p.marrow_share_granulocytic, c.signal("granulocytic_marrow_relative", 1)),
+            (p.marrow_share_erythroid, c.signal("erythroid_marrow_relative", 1)),
+            (p.marrow_share_lymphoid, c.signal("lymphoid_relative", 1)),
+            (p.marrow_share_megakaryocytic, c.signal("megakaryocytic_marrow_relative", 1)),
+        )
+        occupancy = sum(w * x for w, x in shares) / sum(w for w, _ in shares)
+        return {"cellularity": p.cellularity_healthy * occupancy}
 
     def rates(self, c: Context) -> dict:
         return {}
@@ -36,16 +48,9 @@ class MarrowReadouts(Mechanism):
 
     def readout_values(self, c: Context) -> dict:
         p = c.p
-        shares = (
-            (p.marrow_share_granulocytic, c.signal("granulocytic_marrow_relative", 1)),
-            (p.marrow_share_erythroid, c.signal("erythroid_marrow_relative", 1)),
-            (p.marrow_share_lymphoid, c.signal("lymphoid_relative", 1)),
-            (p.marrow_share_megakaryocytic, c.signal("megakaryocytic_marrow_relative", 1)),
-        )
-        occupancy = sum(w * x for w, x in shares) / sum(w for w, _ in shares)
         granulocytic = c.signal("granulocytic_marrow_relative", 1)
         return {
-            "cellularity": p.cellularity_healthy * occupancy,
+            "cellularity": c.sig["cellularity"],
             "wbc": c.sig["anc"]
             + c.signal("lymphocyte_count", 0)
             + p.other_leukocytes_set_point * granulocytic,

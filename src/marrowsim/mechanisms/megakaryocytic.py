@@ -65,7 +65,8 @@ class Megakaryocytic(Mechanism):
         s, p = c.s, c.p
         marrow = sum(s.megakaryocyte_progenitor) + sum(s.megakaryocyte)
         return {
-            "platelets": sum(s.platelet),
+            # donor platelets (transfusion) count, and clear TPO like the patient's
+            "platelets": sum(s.platelet) + c.signal("transfused_platelets", 0),
             "megakaryocytic_marrow_relative": marrow / p.megakaryocytic_marrow_healthy,
         }
 

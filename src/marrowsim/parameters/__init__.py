@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import yaml
@@ -20,12 +20,31 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from marrowsim.errors import InputError
 
+# a patient's random outcomes (each death cause's threshold, later graft
+# failure) come from a stream of its own, beside the one its parameters come
+# from, so adding a varying parameter never changes who dies when
+OUTCOME_STREAM = 1
+
 
 class Variability(BaseModel):
-    """Log-normal between-patient variability around the typical value."""
+    """Between-patient variability: log-normal around the typical value with
+    coefficient of variation ``cv``, or a ``unit_exponential`` random outcome
+    (a threshold drawn per patient from its outcome stream)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    cv: float = Field(gt=0, le=2)
+    distribution: Literal["lognormal", "unit_exponential"] = "lognormal"
+    cv: float | None = Field(default=None, gt=0, le=2)
+
+    @model_validator(mode="after")
+    def _cv_for_lognormal_only(self) -> Variability:
+        if self.distribution == "lognormal" and self.cv is None:
+            raise ValueError("a log-normal variability needs a cv")
+        if self.distribution != "lognormal" and self.cv is not None:
+            raise ValueError(f"a {self.distribution} variability takes no cv")
+        return self
+
+    def describe(self) -> str:
+        return f"cv {self.cv:g}" if self.distribution == "lognormal" else "Exp(1) per patient"
 
 
 class Parameter(BaseModel):
@@ -118,26 +137,36 @@ class ParameterTable:
     def varying(self) -> tuple[Parameter, ...]:
         return tuple(p for p in self.parameters if p.variability is not None)
 
-    def draw(self, n_patients: int, seed: int) -> dict[str, np.ndarray]:
+    def draw(self, n_patients: int, seed: int, first: int = 0) -> dict[str, np.ndarray]:
         """Draw ``n_patients`` virtual patients.
 
         Patient ``i`` gets its own generator from ``SeedSequence(seed).spawn``,
-        so it is the same patient in any cohort size. Each varying parameter is
-        log-normal with median at its typical value and the given CV, redrawn
-        until inside its bounds.
+        so it is the same patient in any cohort size. Each log-normal parameter
+        has its median at its typical value and the given CV, redrawn until
+        inside its bounds. Unit-exponential outcomes come from the patient's
+        outcome stream (``OUTCOME_STREAM``), in table order. ``first`` is the
+        index of the first patient drawn (patients ``first .. first + n - 1``).
         """
-        children = np.random.SeedSequence(seed).spawn(n_patients)
-        varying = self.varying()
+        varying = [p for p in self.varying() if p.variability and p.variability.cv is not None]
+        outcomes = [p for p in self.varying() if p.variability and p.variability.cv is None]
         draws = {p.name: np.full(n_patients, p.value) for p in self.parameters}
-        for i, child in enumerate(children):
-            rng = np.random.default_rng(child)
+        for i in range(n_patients):
+            # the i-th child of SeedSequence(seed).spawn(...), and its own child
+            key = (first + i,)
+            rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=key))
             for p in varying:
                 draws[p.name][i] = _draw_one(rng, p)
+            if outcomes:
+                stream = np.random.SeedSequence(seed, spawn_key=(*key, OUTCOME_STREAM))
+                outcome_rng = np.random.default_rng(stream)
+                for p in outcomes:
+                    value = float(outcome_rng.standard_exponential())
+                    draws[p.name][i] = min(max(value, p.bounds[0]), p.bounds[1])
         return draws
 
 
 def _draw_one(rng: np.random.Generator, p: Parameter) -> float:
-    assert p.variability is not None
+    assert p.variability is not None and p.variability.cv is not None
     sigma = np.sqrt(np.log1p(p.variability.cv**2))
     low, high = p.bounds
     for _ in range(100):

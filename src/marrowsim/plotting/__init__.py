@@ -56,3 +56,39 @@ def plot_timecourse(result: Result, path: Path) -> None:
     fig.suptitle(f"marrowsim: {result.scenario.name} ({who})")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
+
+
+def plot_survival(result: Result, path: Path) -> None:
+    """The Kaplan-Meier survival curve of a cohort with its 95% band (lifelines'
+    estimate; censored at the end of the run), deaths by cause below it."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from marrowsim.clinic.survival import kaplan_meier
+
+    death_day = result.outcomes.death_day[result.succeeded]
+    end = float(result.days[-1])
+    days = result.days
+    estimate, low, high = kaplan_meier(death_day, end, days)
+    fig = Figure(figsize=(8, 5))
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    ax.fill_between(days, low, high, step="post", color="tab:blue", alpha=0.25, label="95% CI")
+    ax.step(days, estimate, where="post", color="tab:blue", linewidth=1.8, label="Kaplan-Meier")
+    causes = result.outcomes.death_cause[result.succeeded]
+    counts = ", ".join(
+        f"{cause} {int(np.sum(causes == cause))}"
+        for cause in ("infection", "bleeding", "anaemia")
+        if np.any(causes == cause)
+    )
+    ax.set_xlabel("day" + (" from diagnosis" if result.diagnosis_day is not None else ""))
+    ax.set_ylabel("fraction alive")
+    ax.set_ylim(0, 1.02)
+    ax.set_xlim(days[0], days[-1])
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower left", fontsize=8)
+    who = "typical patient" if result.typical else f"{result.n_patients} virtual patients"
+    title = f"marrowsim: {result.scenario.name} ({who}) survival"
+    ax.set_title(title + (f"\ndeaths: {counts}" if counts else "\nno deaths"), fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)

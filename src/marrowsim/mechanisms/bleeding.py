@@ -1,0 +1,53 @@
+"""Death from bleeding: a hazard that rises as platelets fall below ~20.
+
+Haemorrhage in thrombocytopenia rises as the count falls below about 20 x
+10^9/L (Gaydos et al., NEJM 1962;266:905, the origin of the 20 threshold);
+stool blood loss does not rise until the count is at or below 5 (Slichter et
+al., Transfusion 2021;61:393), major bleeding is unusual above 5 (Slichter,
+Transfus Med Rev 2004;18:153), and the odds of bleeding at a count of 5 or
+less are 3.1 times those above 80 (Uhl et al., Blood 2017;130:1247). The
+hazard is a power of the count scaled to its value at 5, zero above the onset
+20. Platelet transfusions lower it by raising the count (``transfusion``).
+"""
+
+from __future__ import annotations
+
+from marrowsim.clinic.definitions import death_event
+from marrowsim.mechanisms.base import Context, EventAction, Mechanism, Namespace, State
+from marrowsim.mechanisms.hazard import death, power_hazard
+
+CAUSE = "bleeding"
+
+
+class Bleeding(Mechanism):
+    name = "bleeding"
+    states = (State("bleeding_hazard", "1", "cumulative hazard of death from bleeding", scale=1.0),)
+    parameters = (
+        "bleeding_death_rate",
+        "bleeding_reference_platelets",
+        "bleeding_onset_platelets",
+        "bleeding_platelet_exponent",
+        "bleeding_platelet_floor",
+        "bleeding_death_threshold",
+    )
+    events = (death(CAUSE),)
+
+    def rates(self, c: Context) -> dict:
+        p = c.p
+        relative = power_hazard(
+            c.sig["platelets"],
+            p.bleeding_reference_platelets,
+            p.bleeding_onset_platelets,
+            p.bleeding_platelet_exponent,
+            p.bleeding_platelet_floor,
+        )
+        return {"bleeding_hazard": p.bleeding_death_rate * relative}
+
+    def steady_state(self, p: Namespace) -> dict:
+        return {"bleeding_hazard": 0}
+
+    def event_triggers(self, c: Context) -> dict:
+        return {death_event(CAUSE): c.s.bleeding_hazard - c.p.bleeding_death_threshold}
+
+    def event_actions(self, c: Context) -> dict:
+        return {death_event(CAUSE): EventAction(terminal=True)}
