@@ -204,6 +204,8 @@ def _print_summary(result: Any, out: str) -> None:
             console.print(
                 f"  transfused: {', '.join(units)}; first on day {p['first_transfusion_day']:.1f}"
             )
+        if p["first_bleeding_day"] == p["first_bleeding_day"]:  # not NaN
+            console.print(f"  a bleeding episode on day {p['first_bleeding_day']:.1f}")
         if p["death_cause"] is not None:
             console.print(f"  died of {p['death_cause']} on day {p['death_day']:.1f}")
         else:
@@ -247,6 +249,10 @@ def _print_survival(console: Any, result: Any) -> None:
     ]
     if landmarks:
         console.print(f"  survival (Kaplan-Meier, 95% CI): {'; '.join(landmarks)}")
+    if s["bleeding"]["first_episode"]:
+        console.print(
+            f"  a bleeding episode (WHO grade >= 2): {s['bleeding']['first_episode']:.1%}"
+        )
     rbc = s["transfusions"]["median_rbc_units_per_month"]
     platelets = s["transfusions"]["median_platelet_units_per_month"]
     if rbc or platelets:

@@ -163,6 +163,7 @@ class Result:
         for product, units in o.units.items():
             frame[f"{product}_units"] = units
         frame["first_transfusion_day"] = o.first_transfusion_day
+        frame["first_bleeding_day"] = o.first_bleeding_day
         frame["status"] = [STATUS_MESSAGES.get(int(s), f"error {s}") for s in self.status]
         return frame
 
@@ -229,6 +230,7 @@ class Result:
                 **{cause: fraction(o.death_cause[ok] == cause) for cause in DEATH_CAUSES},
                 "median_death_day_of_the_dead": median(death_day),
             },
+            "bleeding": {"first_episode": fraction(np.isfinite(o.first_bleeding_day[ok]))},
             "transfusions": {
                 f"median_{product}_units_per_month": median(units[ok] / months)
                 for product, units in o.units.items()

@@ -22,6 +22,7 @@ COMPLETE_PLATELETS_AT_LEAST = 100.0
 
 # -- clinical events declared by mechanisms ----------------------------------
 DIAGNOSIS_EVENT = "diagnosis"  # severe criteria first met (enrolment)
+BLEEDING_EPISODE_EVENT = "bleeding_episode"  # a first WHO grade >= 2 bleed
 DEATH_CAUSES = ("infection", "bleeding", "anaemia")
 
 
@@ -34,4 +35,5 @@ def death_event(cause: str) -> str:
 TRANSFUSIONS = {
     "red_cell_transfusion": ("rbc", "transfusion_red_cell_units"),
     "platelet_transfusion": ("platelet", "transfusion_platelet_units"),
+    "therapeutic_platelet_transfusion": ("platelet", "transfusion_platelet_therapeutic_units"),
 }

@@ -8,7 +8,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from marrowsim.clinic.definitions import DEATH_CAUSES, TRANSFUSIONS, death_event
+from marrowsim.clinic.definitions import (
+    BLEEDING_EPISODE_EVENT,
+    DEATH_CAUSES,
+    TRANSFUSIONS,
+    death_event,
+)
 
 _CAUSE_OF = {death_event(cause): cause for cause in DEATH_CAUSES}
 
@@ -25,6 +30,7 @@ class Outcomes:
     units: dict[str, np.ndarray]
     units_per_day: dict[str, np.ndarray]
     first_transfusion_day: np.ndarray
+    first_bleeding_day: np.ndarray  # a first bleeding episode (WHO grade >= 2)
 
     def alive(self, days: np.ndarray) -> np.ndarray:
         """(patients, days): alive on each output day (before its death)."""
@@ -43,11 +49,14 @@ def outcomes(
     death_day = np.full(n_patients, np.nan)
     death_cause = np.full(n_patients, None, dtype=object)
     first = np.full(n_patients, np.nan)
+    bleeding = np.full(n_patients, np.nan)
     per_day = {product: np.zeros((n_patients, len(days))) for product, _ in TRANSFUSIONS.values()}
     for patient, day, name in event_log:
         if name in _CAUSE_OF:
             death_day[patient] = day
             death_cause[patient] = _CAUSE_OF[name]
+        elif name == BLEEDING_EPISODE_EVENT:
+            bleeding[patient] = day
         elif name in TRANSFUSIONS:
             product, units = TRANSFUSIONS[name]
             k = min(int(np.searchsorted(days, day, side="left")), len(days) - 1)
@@ -62,4 +71,5 @@ def outcomes(
         {product: values.sum(axis=1) for product, values in per_day.items()},
         per_day,
         first,
+        bleeding,
     )

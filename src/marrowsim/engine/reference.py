@@ -96,9 +96,14 @@ def integrate_reference(
                     dense[module.JAC_ROWS, module.JAC_COLS] = jv
                 return dense
 
-            triggers = _event_functions(module, extended, u) if with_events else None
+            armed = np.ones(module.N_EVENTS, dtype=bool)
+            triggers = _event_functions(module, extended, u, armed) if with_events else None
             start = t0
             while True:
+                if with_events:
+                    g = np.empty(module.N_EVENTS)
+                    module.event_triggers(y, extended, u, g)
+                    armed[:] = module.EVENT_DIRECTION * g < 0
                 solution = solve_ivp(
                     f,
                     (start, t1),
@@ -122,7 +127,12 @@ def integrate_reference(
                 if solution.status != 1:  # the segment's end
                     break
                 assert event_log is not None
-                fired = [k for k, te in enumerate(solution.t_events) if len(te)]
+                # the event scipy stopped at, and every other armed one on its
+                # firing side there, in declaration order (as the kernel does)
+                g = np.empty(module.N_EVENTS)
+                module.event_triggers(y, extended, u, g)
+                over = armed & (module.EVENT_DIRECTION * g >= 0)
+                fired = [k for k, te in enumerate(solution.t_events) if len(te) or over[k]]
                 for k in fired:
                     if module.ANY_CONDITION and not module.event_condition(k, y, extended, u):
                         module.event_skip(k, y, extended, u)
@@ -153,12 +163,19 @@ def integrate_reference(
     return readouts, states
 
 
-def _event_functions(module: Any, p: np.ndarray, u: np.ndarray) -> list[Callable[..., float]]:
-    """scipy event functions of the model's triggers (terminal, directed)."""
+def _event_functions(
+    module: Any, p: np.ndarray, u: np.ndarray, armed: np.ndarray
+) -> list[Callable[..., float]]:
+    """scipy event functions of the model's triggers (terminal, directed). An
+    event is ``armed`` only while its trigger is strictly on the non-firing
+    side at the start of a piece: scipy counts a trigger that leaves zero as a
+    crossing, so one that fired and stays over zero would fire again at once."""
     g = np.empty(module.N_EVENTS)
 
     def trigger(k: int) -> Callable[..., float]:
         def value(t: float, y: np.ndarray) -> float:
+            if not armed[k]:
+                return -float(module.EVENT_DIRECTION[k])  # never crosses
             module.event_triggers(y, p, u, g)
             return float(g[k])
 

@@ -28,12 +28,12 @@ from marrowsim.mechanisms.transfusion import Transfusion
 
 def default_mechanisms() -> tuple[Mechanism, ...]:
     """The mechanisms of the core marrow + immune-attack model, in order: the
-    marrow and its disease, supportive care, then the clinic (diagnosis and the
-    causes of death)."""
+    marrow and its disease, the clinic (diagnosis, the causes of death and
+    bleeding), then supportive care (events at one time fire in this order, so
+    a bleeding episode is logged before the transfusion that answers it)."""
     return (
         ImmuneAttack(),
         BloodLoss(),
-        Transfusion(),
         StemCells(),
         Erythroid(),
         Granulocytic(),
@@ -45,6 +45,7 @@ def default_mechanisms() -> tuple[Mechanism, ...]:
         Infection(),
         Bleeding(),
         Anaemia(),
+        Transfusion(),
     )
 
 

@@ -7,7 +7,11 @@ diagnosis in a scenario that enrols at diagnosis), a red-cell transfusion of
 falls to ``transfusion.platelet_trigger`` (prophylactic, 10 x 10^9/L: Rebulla
 et al., NEJM 1997;337:1870; Slichter et al. (PLADO), NEJM 2010;362:600). A
 trigger of 0 gives none. The events are located crossings, so a transfusion is
-given the moment a count reaches its trigger.
+given the moment a count reaches its trigger. A bleeding episode (the
+``bleeding`` mechanism's ``bleeding_episode_margin`` crossing zero) is answered
+with ``transfusion.platelet_therapeutic_units`` when the count is below
+``transfusion.platelet_therapeutic_below`` (50 in active bleeding: Estcourt et
+al., Br J Haematol 2017;176:365), while transfusion support is given.
 
 Donor cells are states of their own, counted in Hb and in the platelet count
 (and so in the EPO and TPO feedback): a red-cell unit raises Hb by about
@@ -36,6 +40,7 @@ from marrowsim.mechanisms.erythroid import HB_G_PER_DL_PER_CELLS_PG
 
 RED_CELLS = "red_cell_transfusion"
 PLATELETS = "platelet_transfusion"
+THERAPEUTIC = "therapeutic_platelet_transfusion"
 
 
 class Transfusion(Mechanism):
@@ -56,6 +61,8 @@ class Transfusion(Mechanism):
         "transfusion_platelet_unit_dose",
         "transfusion_platelet_recovery",
         "transfusion_platelet_survival_days",
+        "transfusion_platelet_therapeutic_below",
+        "transfusion_platelet_therapeutic_units",
         "mean_corpuscular_hemoglobin",
         "blood_volume_ml",
     )
@@ -63,6 +70,7 @@ class Transfusion(Mechanism):
     events = (
         Event(RED_CELLS, "Hb falls to the red-cell transfusion trigger", -1),
         Event(PLATELETS, "platelets fall to the platelet transfusion trigger", -1),
+        Event(THERAPEUTIC, "a bleeding episode with platelets below the therapeutic level", +1),
     )
 
     def derived(self, p: Namespace) -> dict:
@@ -103,6 +111,8 @@ class Transfusion(Mechanism):
         return {
             RED_CELLS: c.sig["hb"] - on * c.p.transfusion_red_cell_trigger_hb,
             PLATELETS: c.sig["platelets"] - on * c.p.transfusion_platelet_trigger,
+            # no bleeding mechanism: never crosses
+            THERAPEUTIC: c.signal("bleeding_episode_margin", -1),
         }
 
     def event_actions(self, c: Context) -> dict:
@@ -115,6 +125,14 @@ class Transfusion(Mechanism):
             ),
             PLATELETS: EventAction(
                 jumps={"transfused_platelets": s.transfused_platelets + platelets}
+            ),
+            THERAPEUTIC: EventAction(
+                jumps={
+                    "transfused_platelets": s.transfused_platelets
+                    + p.transfusion_platelet_therapeutic_units * p.transfusion_platelets_per_unit
+                },
+                when=(c.u.transfusion_on > 0.5)
+                & (c.sig["platelets"] < p.transfusion_platelet_therapeutic_below),
             ),
         }
 
