@@ -160,15 +160,19 @@ def test_segments_follow_input_changes_per_patient():
     seg_t, seg_u, n_seg = segments(
         model, [InputChange("immune_attack_on", days, 1.0)], 6, 0.0, 730.0
     )
-    # a change before or at the start holds from the start; at or after the end, never
-    for i in (0, 1):
-        assert n_seg[i] == 1 and seg_u[i, 0, 0] == 1.0
+    # a change before the start holds from the start; one on the start opens
+    # the course with a segment of no length holding the inputs before it (so
+    # a trigger it carries over fires at once); at or after the end, never
+    index = model.input_names.index("immune_attack_on")
+    assert n_seg[0] == 1 and seg_u[0, 0, index] == 1.0
+    assert n_seg[1] == 2 and list(seg_t[1, :3]) == [0.0, 0.0, 730.0]
+    assert list(seg_u[1, :2, index]) == [0.0, 1.0]
     for i in (3, 4):
-        assert n_seg[i] == 1 and seg_u[i, 0, 0] == 0.0
+        assert n_seg[i] == 1 and seg_u[i, 0, index] == 0.0
     assert (
         n_seg[2] == 2
         and list(seg_t[2, :3]) == [0.0, 30.5, 730.0]
-        and list(seg_u[2, :2, 0]) == [0.0, 1.0]
+        and list(seg_u[2, :2, index]) == [0.0, 1.0]
     )
     assert list(seg_t[5, :3]) == [0.0, 100.0, 730.0]
 

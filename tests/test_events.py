@@ -281,6 +281,41 @@ def test_event_log_overflow_is_flagged_not_lost():
     assert run.event_overflow[0] and np.isfinite(run.event_days[0]).all()
 
 
+class _SawtoothThatEnds(Mechanism):
+    """The sawtooth, and a clock whose terminal event ends the course on day 290."""
+
+    name = "sawtooth_that_ends"
+    states = (State("x", "1", "a decaying amount"), State("clock", "day", "time"))
+    parameters = ("hsc_division_rate",)
+    events = (
+        Event("top_up", "x falls to the threshold", -1),
+        Event("end", "day 290", +1),
+    )
+
+    def rates(self, c):
+        return {"x": -c.p.hsc_division_rate * 280 * c.s.x, "clock": 1}
+
+    def steady_state(self, p):
+        return {"x": 1.0, "clock": 0.0}
+
+    def event_triggers(self, c):
+        return {"top_up": c.s.x - LOW, "end": c.s.clock - 290}
+
+    def event_actions(self, c):
+        return {
+            "top_up": EventAction(jumps={"x": c.s.x + TOP_UP}),
+            "end": EventAction(terminal=True),
+        }
+
+
+def test_a_full_event_log_still_ends_with_the_terminal_event():
+    run = _run(_SawtoothThatEnds(), np.array([0.0, 300.0]))
+    assert run.event_overflow[0] and run.status[0] == STATUS_ENDED_BY_EVENT
+    last = run.event_days.shape[1] - 1
+    assert run.event_names[run.event_index[0, last]] == "end"
+    assert run.event_days[0, last] == pytest.approx(290.0, abs=1e-6)
+
+
 def test_simulate_exposes_events():
     result = marrowsim.simulate(
         "healthy", days=10, patients=3, seed=1, model=Model([_Sawtooth()]), chunk_size=2

@@ -160,6 +160,25 @@ def test_a_bleeding_episode_is_answered_with_a_therapeutic_platelet_transfusion(
     assert "bleeding_episode" in names and "therapeutic_platelet_transfusion" not in names
 
 
+def test_a_count_already_below_its_trigger_when_care_starts_is_transfused_at_once():
+    # care switched on at day 0 of the outputs finds platelets at 3: the
+    # trigger it carries over zero fires on day 0, not at a later crossing
+    low = {f"platelet_{k}": 1.0 for k in (1, 2, 3)}
+    result = marrowsim.simulate(
+        "healthy", days=5, initial=low, set={"transfusion.platelet_trigger": 10}
+    )
+    first = result.events.query("event == 'platelet_transfusion'")["day"]
+    assert len(first) >= 1 and first.iloc[0] == 0.0
+    assert result.readout("platelets")[0, 0] < 10 < result.readout("platelets")[0, 1]
+    # so does one enrolled below the trigger at diagnosis
+    enrolled = marrowsim.simulate(
+        "supportive-care", patients=40, seed=0, days=1, set={"transfusion.platelet_trigger": 100}
+    )
+    below = enrolled.readout("platelets")[:, 0] < 100
+    day0 = enrolled.events.query("event == 'platelet_transfusion' and day == 0")["patient"]
+    assert below.any() and set(day0) == set(np.flatnonzero(below))
+
+
 def test_kaplan_meier_equals_lifelines():
     from lifelines import KaplanMeierFitter
 
@@ -225,6 +244,11 @@ def test_thresholds_are_unit_exponential_draws_from_their_own_stream():
     # independent of each other and of the drawn parameters
     assert abs(np.corrcoef(draws["infection_death_threshold"], draws["hb_set_point"])[0, 1]) < 0.05
     assert table["infection_death_threshold"].value == pytest.approx(np.log(2))  # typical: median
+    # a set value moves the median of the draws
+    scaled = table.with_values({"infection_death_threshold": 2 * np.log(2)}).draw(4000, seed=1)
+    np.testing.assert_allclose(
+        scaled["infection_death_threshold"], 2 * draws["infection_death_threshold"], rtol=1e-12
+    )
 
 
 def test_untreated_immune_aa_ends_in_death_and_its_course_ends_there(simulated):

@@ -32,7 +32,9 @@ __all__ = [
     "thread_count",
 ]
 
-EVENT_CAPACITY = 256  # events logged per patient (more are counted, not logged)
+# events logged per patient, at least (one every other day of the run); more
+# are counted, not logged, except a terminal event, which is always the last
+EVENT_CAPACITY = 256
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,8 @@ class Integration:
     (0 ok, 3 ended by a terminal event), ``steps`` and ``rejected`` counts.
 
     The event log: ``event_count`` (patients,) events that fired, and the
-    first ``EVENT_CAPACITY`` of them in order, ``event_days`` and
+    first of them in order (at least ``EVENT_CAPACITY``; a terminal event is
+    kept as the last even in a full log), ``event_days`` and
     ``event_index`` (patients, capacity; NaN and -1 past the count), the
     index naming ``event_names``. ``event_overflow`` flags patients with more
     events than the log holds. A terminal event is its patient's last.
@@ -124,7 +127,10 @@ def segments(
         bounds = [t_start]
         inputs: list[np.ndarray] = []
         for day, k in events:
-            if day > t_start and day < t_end and day > bounds[-1]:
+            # a change on the first day opens the course with a segment of
+            # no length holding the inputs before it, so that the kernel sees
+            # the change as a discontinuity (a trigger it carries over fires)
+            if day >= t_start and day < t_end and (day > bounds[-1] or not inputs):
                 inputs.append(u.copy())
                 bounds.append(day)
             if day < t_end:
@@ -183,7 +189,9 @@ def integrate(
     status = np.zeros(n_patients, dtype=np.int64)
     steps = np.zeros(n_patients, dtype=np.int64)
     rejected = np.zeros(n_patients, dtype=np.int64)
-    capacity = EVENT_CAPACITY if model.event_names else 0
+    # room for an event every other day (transfusion support every 4-11 days)
+    span = float(t_out[-1] - t_out[0])
+    capacity = max(EVENT_CAPACITY, int(span / 2) + 64) if model.event_names else 0
     ev_t = np.full((n_patients, capacity), np.nan)
     ev_k = np.full((n_patients, capacity), -1, dtype=np.int64)
     ev_n = np.zeros(n_patients, dtype=np.int64)

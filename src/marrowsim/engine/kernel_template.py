@@ -212,6 +212,10 @@ def fire_event(k, t, y, p, ucur, uset, held, uheld, ev_t, ev_k, n_events):
     if n_events < ev_t.shape[0]:
         ev_t[n_events] = t
         ev_k[n_events] = k
+    elif EVENT_TERMINAL[k] and ev_t.shape[0] > 0:
+        # a full log still ends with the event that ended the course (a death)
+        ev_t[ev_t.shape[0] - 1] = t
+        ev_k[ev_t.shape[0] - 1] = k
     for q in range(ucur.shape[0]):
         uset[q] = ucur[q]
     event_apply(k, y, p, ucur, uset)
@@ -295,6 +299,13 @@ def integrate_patient(
             while j_out < n_out and t_out[j_out] <= t_end:
                 record(y, p, out_r, out_y, j_out, save_states, r)
                 j_out += 1
+            if N_EVENTS > 0 and not have_prev:
+                # the course starts with a change (segments(): the inputs
+                # before it, then after): a trigger it carries over zero fires
+                for q in range(n_in):
+                    ucur[q] = uheld[q] if held[q] else seg_u[s, q]
+                event_triggers(y, p, ucur, g0)
+                have_prev = True
             t = max(t, t_end)
             s += 1
             continue

@@ -71,12 +71,59 @@ def integrate_reference(
         held = np.zeros(seg_u.shape[2], dtype=bool)
         held_u = np.zeros(seg_u.shape[2])
         ended = False
+        before: np.ndarray | None = None  # triggers just before a discontinuity
+
+        def fire(
+            fired: list[int],
+            t: float,
+            y: np.ndarray,
+            u: np.ndarray,
+            i: int = i,
+            extended: np.ndarray = extended,
+        ) -> bool:
+            """Act on the events ``fired`` at ``t`` in declaration order, as
+            the kernel does; True if one ended the course."""
+            nonlocal held, held_u
+            assert event_log is not None
+            for k in fired:
+                if module.ANY_CONDITION and not module.event_condition(k, y, extended, u):
+                    module.event_skip(k, y, extended, u)
+                    continue
+                uset = u.copy()
+                module.event_apply(k, y, extended, u, uset)
+                event_log.append((i, t, model.event_names[k]))
+                sets = module.EVENT_SETS_INPUT[k]
+                held = held | sets
+                held_u = np.where(sets, uset, held_u)
+                u[:] = np.where(held, held_u, u)
+                if module.EVENT_TERMINAL[k]:
+                    return True
+            return False
+
         for s in range(n_seg[i]):
             if ended:
                 break
             t0, t1 = seg_t[i, s], seg_t[i, s + 1]
             u = np.where(held, held_u, seg_u[i, s])
             inside = (t_out >= t0) & (t_out <= t1) if s == 0 else (t_out > t0) & (t_out <= t1)
+            if with_events:
+                # a trigger the new inputs carry over zero fires at once
+                g = np.empty(module.N_EVENTS)
+                module.event_triggers(y, extended, u, g)
+                if before is not None:
+                    direction = module.EVENT_DIRECTION
+                    crossed = ((direction < 0) & (before > 0) & (g <= 0)) | (
+                        (direction > 0) & (before < 0) & (g >= 0)
+                    )
+                    ended = fire([int(k) for k in np.flatnonzero(crossed)], float(t0), y, u)
+                    if ended:
+                        states[i, t_out >= t0] = np.nan
+                        states[i, inside & (t_out == t0)] = y
+                        break
+                before = g
+            if not t1 > t0:
+                states[i, inside] = y
+                continue
 
             def f(t: float, y: np.ndarray, u: np.ndarray = u, p: np.ndarray = p) -> np.ndarray:
                 if python is not None:
@@ -125,28 +172,17 @@ def integrate_reference(
                     states[i, here] = solution.sol(t_out[here]).T
                 y = solution.y[:, -1].copy()
                 if solution.status != 1:  # the segment's end
+                    if with_events:
+                        before = np.empty(module.N_EVENTS)
+                        module.event_triggers(y, extended, u, before)
                     break
-                assert event_log is not None
                 # the event scipy stopped at, and every other armed one on its
                 # firing side there, in declaration order (as the kernel does)
                 g = np.empty(module.N_EVENTS)
                 module.event_triggers(y, extended, u, g)
                 over = armed & (module.EVENT_DIRECTION * g >= 0)
                 fired = [k for k, te in enumerate(solution.t_events) if len(te) or over[k]]
-                for k in fired:
-                    if module.ANY_CONDITION and not module.event_condition(k, y, extended, u):
-                        module.event_skip(k, y, extended, u)
-                        continue
-                    uset = u.copy()
-                    module.event_apply(k, y, extended, u, uset)
-                    event_log.append((i, stop, model.event_names[k]))
-                    sets = module.EVENT_SETS_INPUT[k]
-                    held |= sets
-                    held_u = np.where(sets, uset, held_u)
-                    u[:] = np.where(held, held_u, u)
-                    if module.EVENT_TERMINAL[k]:
-                        ended = True
-                        break
+                ended = fire(fired, stop, y, u)
                 if ended:
                     states[i, t_out > stop] = np.nan
                     break

@@ -24,6 +24,7 @@ from marrowsim.errors import InputError
 # failure) come from a stream of its own, beside the one its parameters come
 # from, so adding a varying parameter never changes who dies when
 OUTCOME_STREAM = 1
+LN2 = float(np.log(2.0))
 
 
 class Variability(BaseModel):
@@ -144,7 +145,8 @@ class ParameterTable:
         so it is the same patient in any cohort size. Each log-normal parameter
         has its median at its typical value and the given CV, redrawn until
         inside its bounds. Unit-exponential outcomes come from the patient's
-        outcome stream (``OUTCOME_STREAM``), in table order. ``first`` is the
+        outcome stream (``OUTCOME_STREAM``), in table order, scaled so that
+        their median is the typical value (``Exp(1)`` at the table's ln 2). ``first`` is the
         index of the first patient drawn (patients ``first .. first + n - 1``).
         """
         varying = [p for p in self.varying() if p.variability and p.variability.cv is not None]
@@ -160,7 +162,9 @@ class ParameterTable:
                 stream = np.random.SeedSequence(seed, spawn_key=(*key, OUTCOME_STREAM))
                 outcome_rng = np.random.default_rng(stream)
                 for p in outcomes:
-                    value = float(outcome_rng.standard_exponential())
+                    # a unit exponential scaled so that its median is the
+                    # typical value (ln 2 in the table: Exp(1) itself)
+                    value = p.value / LN2 * float(outcome_rng.standard_exponential())
                     draws[p.name][i] = min(max(value, p.bounds[0]), p.bounds[1])
         return draws
 
