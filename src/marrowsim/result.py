@@ -179,7 +179,7 @@ class Result:
         alive = self.alive[ok]
         worst = np.where(alive, self.severity_code[ok], -1).max(axis=1)
         at_end = alive[:, -1]
-        final = self.readouts[ok][at_end, -1, :]
+        final = self.readouts[:, -1, :][ok][at_end]  # (not a copy of every day)
 
         def median(values: np.ndarray) -> float | None:
             values = values[np.isfinite(values)]
