@@ -60,6 +60,8 @@ def test_export_is_valid_sbml_with_units_sources_events_and_readouts():
         "time >= immune_end_day",
         "time >= blood_loss_start_day",
         "time >= (blood_loss_duration_days + blood_loss_start_day)",
+        "time >= radiation_start_day",
+        "time >= (radiation_duration_days + radiation_start_day)",
         "time >= transfusion_start_day",
         "time >= antimicrobial_start_day",
     }

@@ -22,16 +22,19 @@ from marrowsim.mechanisms.infection import Infection
 from marrowsim.mechanisms.lymphoid import Lymphoid
 from marrowsim.mechanisms.marrow_readouts import MarrowReadouts
 from marrowsim.mechanisms.megakaryocytic import Megakaryocytic
+from marrowsim.mechanisms.radiation import Radiation
 from marrowsim.mechanisms.stem_cells import StemCells
 from marrowsim.mechanisms.transfusion import Transfusion
 
 
 def default_mechanisms() -> tuple[Mechanism, ...]:
-    """The mechanisms of the core marrow + immune-attack model, in order: the
+    """The mechanisms of the core marrow + immune-attack model, in order:
+    exposures (their kill rates are read by the marrow and the T cells), the
     marrow and its disease, the clinic (diagnosis, the causes of death and
     bleeding), then supportive care (events at one time fire in this order, so
     a bleeding episode is logged before the transfusion that answers it)."""
     return (
+        Radiation(),
         ImmuneAttack(),
         BloodLoss(),
         StemCells(),
@@ -67,6 +70,7 @@ __all__ = [
     "MarrowReadouts",
     "Mechanism",
     "Megakaryocytic",
+    "Radiation",
     "Readout",
     "State",
     "StemCells",

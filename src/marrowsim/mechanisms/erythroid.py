@@ -111,7 +111,13 @@ class Erythroid(Mechanism):
         bled = c.signal("blood_loss_rate", 0)
         k_progenitor = _progenitor_rate(p)
         rates = by_name(
-            s.erythroid_progenitor, chain_rates(inflow, k_progenitor, s.erythroid_progenitor)
+            s.erythroid_progenitor,
+            chain_rates(
+                inflow,
+                k_progenitor,
+                s.erythroid_progenitor,
+                loss=c.signal("radiation_progenitor_kill_rate", 0),
+            ),
         )
         into_marrow_retic = k_progenitor * s.erythroid_progenitor[-1]
         rates["marrow_reticulocyte"] = (

@@ -84,7 +84,13 @@ class Granulocytic(Mechanism):
             s.neutrophil_reserve / p.neutrophil_reserve_days * c.signal("gcsf_release_gain", 1)
         )
         rates = by_name(
-            s.granulocyte_progenitor, chain_rates(inflow, k_mitotic, s.granulocyte_progenitor)
+            s.granulocyte_progenitor,
+            chain_rates(
+                inflow,
+                k_mitotic,
+                s.granulocyte_progenitor,
+                loss=c.signal("radiation_progenitor_kill_rate", 0),
+            ),
         )
         rates.update(
             by_name(

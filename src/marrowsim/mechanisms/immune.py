@@ -11,7 +11,8 @@ Haematologica 2001;86:928) and grows as tolerance is lost further (moderate AA
 progresses to severe in about a fifth of adults, Kwon et al., Int J Hematol
 2010). Effectors expand on antigen,
 restrained by regulatory T cells, and die. Regulatory T cells are induced by
-effector activity. Effectors secrete IFN-gamma and TNF-alpha, cleared within
+effector activity. Both are killed by ionising radiation as lymphocytes
+(signal ``radiation_lymphocyte_kill_rate``). Effectors secrete IFN-gamma and TNF-alpha, cleared within
 hours. The cytokines (their excess over the healthy baseline):
 
 * cut HSC cycling and self-renewal (IFN-gamma; Front Immunol 2016;7:330);
@@ -137,6 +138,8 @@ class ImmuneAttack(Mechanism):
         antigen = c.signal("hsc_relative", s.hsc_cells / p.hsc_pool_size)
         antigen_drive = antigen / (antigen + p.immune_antigen_half_saturation)
         suppression = 1 / (1 + s.t_regulatory / p.t_regulatory_suppression_half)
+        # T cells are lymphocytes, the most radiosensitive cells
+        radiation_kill = c.signal("radiation_lymphocyte_kill_rate", 0)
         recruitment = (
             u.immune_attack_on
             * p.immune_strength
@@ -147,10 +150,12 @@ class ImmuneAttack(Mechanism):
         return {
             "t_effector": recruitment
             + s.t_effector
-            * (p.t_effector_expansion_rate * antigen_drive * suppression - p.t_effector_death_rate),
+            * (p.t_effector_expansion_rate * antigen_drive * suppression - p.t_effector_death_rate)
+            - radiation_kill * s.t_effector,
             "t_regulatory": p.t_regulatory_turnover_rate
             * (p.t_regulatory_baseline - s.t_regulatory)
-            + p.t_regulatory_induction_rate * s.t_effector,
+            + p.t_regulatory_induction_rate * s.t_effector
+            - radiation_kill * s.t_regulatory,
             "interferon_gamma_excess": p.interferon_gamma_secretion * s.t_effector
             - p.interferon_gamma_clearance_rate * s.interferon_gamma_excess,
             "tnf_alpha_excess": p.tnf_alpha_secretion * s.t_effector

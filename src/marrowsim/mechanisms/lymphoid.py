@@ -4,7 +4,8 @@ Adult lymphocytes are long-lived and mostly maintained by peripheral
 homeostatic proliferation, so only a fraction of their production depends on
 marrow progenitor output; in aplastic anemia the lymphocyte count is therefore
 relatively preserved. The autoreactive effector T cells of the immune
-mechanism are added to the count.
+mechanism are added to the count. Lymphocytes are the most radiosensitive
+cells (signal ``radiation_lymphocyte_kill_rate``).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class Lymphoid(Mechanism):
             "lymphocyte_pool": (p.lymphocyte_set_point * supply - c.s.lymphocyte_pool)
             / p.lymphocyte_lifespan_days
             - c.signal("blood_loss_rate", 0) * c.s.lymphocyte_pool
+            - c.signal("radiation_lymphocyte_kill_rate", 0) * c.s.lymphocyte_pool
         }
 
     def steady_state(self, p: Namespace) -> dict:

@@ -82,7 +82,12 @@ class Megakaryocytic(Mechanism):
         k_platelet = PLATELET_STAGES / p.platelet_lifespan_days
         rates = by_name(
             s.megakaryocyte_progenitor,
-            chain_rates(inflow, k_progenitor, s.megakaryocyte_progenitor),
+            chain_rates(
+                inflow,
+                k_progenitor,
+                s.megakaryocyte_progenitor,
+                loss=c.signal("radiation_progenitor_kill_rate", 0),
+            ),
         )
         rates.update(
             by_name(

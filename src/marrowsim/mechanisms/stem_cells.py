@@ -29,7 +29,8 @@ Signals consumed (neutral when the mechanism is absent):
 ``hsc_extra_apoptosis_rate`` (1/day), ``hsc_self_renewal_inhibition`` and
 ``hsc_cycling_inhibition`` (fractions), ``progenitor_extra_apoptosis_rate``
 (1/day), ``tpo_hsc_relative`` (effective TPO over its healthy level),
-``niche_support`` (fraction of ``niche_capacity`` the stroma supports; a later
+``radiation_hsc_kill_rate`` and ``radiation_progenitor_kill_rate`` (1/day,
+while an exposure lasts), ``niche_support`` (fraction of ``niche_capacity`` the stroma supports; a later
 issue makes the niche dynamic).
 
 Published: ``hsc_relative`` (fraction of the healthy pool) and
@@ -127,7 +128,11 @@ class StemCells(Mechanism):
             / (1 + p.hsc_niche_crowding * hsc / niche)
             * (1 - c.signal("hsc_self_renewal_inhibition", 0))
         )
-        apoptosis = p.hsc_apoptosis_rate + c.signal("hsc_extra_apoptosis_rate", 0)
+        apoptosis = (
+            p.hsc_apoptosis_rate
+            + c.signal("hsc_extra_apoptosis_rate", 0)
+            + c.signal("radiation_hsc_kill_rate", 0)
+        )
         differentiation = 2 * division_rate * (1 - self_renewal) * s.hsc_cells
         # progenitor deficit raises MPP amplification (1 at the healthy output)
         compensation = p.mpp_compensation_max_fold / (
@@ -140,7 +145,8 @@ class StemCells(Mechanism):
             - apoptosis * s.hsc_cells,
             "mpp": p.mpp_amplification * compensation * differentiation
             - s.mpp / p.mpp_transit_days
-            - c.signal("progenitor_extra_apoptosis_rate", 0) * s.mpp,
+            - c.signal("progenitor_extra_apoptosis_rate", 0) * s.mpp
+            - c.signal("radiation_progenitor_kill_rate", 0) * s.mpp,
         }
 
     def problems(self, values) -> list[str]:

@@ -1,0 +1,135 @@
+"""Ionising radiation (issue 10, first part): a whole-body dose kills
+lymphocytes, progenitors and HSC single-hit; the marrow syndrome follows.
+
+The `radiation-ld50` target is missed by this model (see
+test_ld50_target_radiation_ld50): the tests below assert what does hold."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+import marrowsim
+from conftest import WITHOUT_DEATH
+from marrowsim.parameters import load_table
+from test_cli import cli
+
+DOSES = (2.0, 4.0, 6.0, 8.0, 10.0, 12.0)  # Gy: wide enough to bracket both LD50s
+COHORT = 400
+
+
+def _course(dose: float) -> marrowsim.Result:
+    # the typical patient, nobody dying of it, so that the kinetics are seen
+    return marrowsim.simulate(
+        "radiation", days=60, every=0.25, set={"radiation.dose_gy": dose, **WITHOUT_DEATH}
+    )
+
+
+def _first_day_below(result: marrowsim.Result, name: str, fraction: float) -> float:
+    values = result.readout(name)[0]
+    below = values < fraction * values[0]
+    return float(result.days[np.argmax(below)]) if below.any() else np.inf
+
+
+def test_a_single_hit_kill_leaves_exp_minus_dose_over_d0():
+    table = load_table()
+    d0 = table["radiation_d0_hsc_gy"].value
+    result = marrowsim.simulate(
+        "radiation", days=1.25, every=0.125, set={"radiation.dose_gy": 4.0, **WITHOUT_DEATH}
+    )
+    # HSC turn over in months: a few hours after the exposure the pool is the
+    # survivors of the kill alone
+    assert result.readout("hsc")[0, -1] == pytest.approx(np.exp(-4.0 / d0), rel=0.02)
+    # the same dose over 10 days kills the same fraction less what regrew meanwhile
+    protracted = marrowsim.simulate(
+        "radiation",
+        days=11.5,
+        every=0.5,
+        set={"radiation.dose_gy": 4.0, "radiation.duration_days": 10, **WITHOUT_DEATH},
+    )
+    assert np.exp(-4.0 / d0) < protracted.readout("hsc")[0, -1] < 2 * np.exp(-4.0 / d0)
+
+
+def test_the_nadir_deepens_and_the_fall_comes_earlier_with_dose():
+    courses = [_course(dose) for dose in (1.0, 2.0, 4.0, 6.0)]
+    for name in ("anc", "platelets"):
+        nadirs = [c.readout(name)[0].min() for c in courses]
+        assert (np.diff(nadirs) < 0).all(), (name, nadirs)
+        # the count falls to 80% of its baseline no later at a higher dose
+        onsets = [_first_day_below(c, name, 0.8) for c in courses[1:]]
+        assert (np.diff(onsets) <= 0).all(), (name, onsets)
+        assert onsets[-1] < onsets[0], (name, onsets)
+    # 4 Gy: severe neutropenia and thrombocytopenia
+    assert courses[2].readout("anc")[0].min() < 1.0
+    assert courses[2].readout("platelets")[0].min() < 100
+
+
+def test_lymphocytes_fall_first_and_fastest():
+    result = _course(4.0)  # exposure on day 1
+    day_after = int(np.searchsorted(result.days, 2.0))
+    lymphocytes, anc, platelets = (
+        result.readout(n)[0] for n in ("lymphocytes", "anc", "platelets")
+    )
+    assert lymphocytes[day_after] < 0.1 * lymphocytes[0]
+    assert anc[day_after] > 0.9 * anc[0] and platelets[day_after] > 0.9 * platelets[0]
+    falls = {n: _first_day_below(result, n, 0.5) for n in ("lymphocytes", "anc", "platelets")}
+    assert falls["lymphocytes"] < min(falls["anc"], falls["platelets"]), falls
+
+
+def _dead_by_day_60(scenario: str) -> np.ndarray:
+    dead = []
+    for dose in DOSES:
+        result = marrowsim.simulate(
+            scenario, patients=COHORT, seed=0, days=60, every=5, set={"radiation.dose_gy": dose}
+        )
+        dead.append(1 - result.alive[:, -1].mean())
+    return np.array(dead)
+
+
+def _ld50(dead: np.ndarray) -> float:
+    """The dose killing half by day 60, interpolated between the doses."""
+    assert dead[0] < 0.5 < dead[-1], dead
+    return float(np.interp(0.5, dead, DOSES))
+
+
+@pytest.fixture(scope="module")
+def ld50s():
+    untreated, cared = _dead_by_day_60("radiation"), _dead_by_day_60("radiation-supportive")
+    return untreated, cared, _ld50(untreated), _ld50(cared)
+
+
+def test_lethality_rises_with_dose_and_care_lowers_it(ld50s):
+    untreated, cared, ld50, ld50_care = ld50s
+    assert (np.diff(untreated) >= 0).all() and (np.diff(cared) >= 0).all()
+    assert (cared <= untreated).all()
+    assert ld50_care > ld50
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="radiation-ld50 missed: the marrow's stress reserve regrows progenitors from"
+    " HSC surviving at D0 1.3 Gy, so the no-care LD50/60 is ~9 Gy, and care adds < 1 Gy",
+)
+def test_ld50_target_radiation_ld50(ld50s, targets):
+    target = next(t for t in targets["exposures"] if t["id"] == "radiation-ld50")
+    match = re.match(
+        r"no_treatment ([\d.]+)-([\d.]+) Gy.*at least ([\d.]+) Gy", target["tolerance"]
+    )
+    low, high, gain = (float(x) for x in match.groups())
+    _, _, ld50, ld50_care = ld50s
+    assert low <= ld50 <= high and ld50_care - ld50 >= gain, (ld50, ld50_care)
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("radiation.dose_gy=-1", "parameters.radiation_dose_gy: -1"),
+        ("radiation.dose_gy=4Gy", "radiation.dose_gy: '4Gy' is not a number"),
+    ],
+)
+def test_bad_dose_exits_2_with_one_line(tmp_path, setting, message):
+    code, _, stderr = cli("run", "radiation", "--set", setting, "--out", str(tmp_path / "out"))
+    assert code == 2 and message in stderr and "Traceback" not in stderr
+    assert len(stderr.strip().splitlines()) == 1
