@@ -28,6 +28,11 @@ def targets() -> dict:
     return yaml.safe_load(path.read_text())
 
 
+def target(targets: dict, area: str, ident: str) -> dict:
+    """The entry ``ident`` of ``area`` in ../shared/targets/targets.yaml."""
+    return next(t for t in targets[area] if t["id"] == ident)
+
+
 @pytest.fixture(scope="session")
 def simulated():
     """``simulated(scenario, days=None, **settings)``: cached simulations."""

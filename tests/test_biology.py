@@ -6,12 +6,8 @@ import numpy as np
 import pytest
 
 import marrowsim
-from conftest import WITHOUT_DEATH, last_alive
+from conftest import WITHOUT_DEATH, last_alive, target
 from marrowsim.parameters import load_table
-
-
-def _target(targets, area, target_id):
-    return next(t for t in targets[area] if t["id"] == target_id)
 
 
 @pytest.mark.slow
@@ -25,8 +21,8 @@ def test_healthy_marrow_holds_steady_state_for_ten_years(simulated):
 
 def test_healthy_cohort_lies_in_normal_ranges(targets):
     result = marrowsim.simulate("healthy", patients=200, seed=2, days=30)
-    anc_low, anc_high = _target(targets, "healthy", "normal-anc")["value"]
-    plt_low, plt_high = _target(targets, "healthy", "normal-platelets")["value"]
+    anc_low, anc_high = target(targets, "healthy", "normal-anc")["value"]
+    plt_low, plt_high = target(targets, "healthy", "normal-platelets")["value"]
     anc = result.readout("anc")[:, -1]
     platelets = result.readout("platelets")[:, -1]
     assert np.all((anc >= anc_low) & (anc <= anc_high))
@@ -53,7 +49,7 @@ def test_when_production_stops_neutrophils_fall_first_then_platelets_then_hb(tar
 
 
 def test_red_cells_have_a_fixed_life_so_hb_falls_linearly(targets):
-    lifespan = _target(targets, "kinetics", "rbc-lifespan")["value"]
+    lifespan = target(targets, "kinetics", "rbc-lifespan")["value"]
     result = marrowsim.simulate(
         "healthy",
         days=200,
@@ -92,9 +88,9 @@ def test_kinetic_parameters_match_their_targets(targets):
         )
     )
     assert 4 <= transit <= 10
-    division = _target(targets, "kinetics", "hsc-division-interval")
+    division = target(targets, "kinetics", "hsc-division-interval")
     assert division["range"][0] <= 1 / table["hsc_division_rate"].value <= division["range"][1]
-    pool_low, pool_high = _target(targets, "kinetics", "hsc-pool-size")["value"]
+    pool_low, pool_high = target(targets, "kinetics", "hsc-pool-size")["value"]
     assert pool_low <= table["hsc_pool_size"].value <= pool_high
 
 
@@ -110,7 +106,7 @@ def test_platelet_lifespan_from_turnover(targets):
     lifespan = platelets[0] * result.days[1] / (platelets[0] - platelets[1])
     assert low <= lifespan <= high
     assert lifespan == pytest.approx(
-        _target(targets, "kinetics", "platelet-lifespan")["value"], rel=0.01
+        target(targets, "kinetics", "platelet-lifespan")["value"], rel=0.01
     )
 
 

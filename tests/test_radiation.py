@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import marrowsim
-from conftest import WITHOUT_DEATH
+from conftest import WITHOUT_DEATH, target
 from marrowsim.parameters import load_table
 from test_cli import cli
 
@@ -113,10 +113,8 @@ def test_lethality_rises_with_dose_and_care_lowers_it(ld50s):
     " HSC surviving at D0 1.3 Gy, so the no-care LD50/60 is ~9 Gy, and care adds < 1 Gy",
 )
 def test_ld50_target_radiation_ld50(ld50s, targets):
-    target = next(t for t in targets["exposures"] if t["id"] == "radiation-ld50")
-    match = re.match(
-        r"no_treatment ([\d.]+)-([\d.]+) Gy.*at least ([\d.]+) Gy", target["tolerance"]
-    )
+    entry = target(targets, "exposures", "radiation-ld50")
+    match = re.match(r"no_treatment ([\d.]+)-([\d.]+) Gy.*at least ([\d.]+) Gy", entry["tolerance"])
     low, high, gain = (float(x) for x in match.groups())
     _, _, ld50, ld50_care = ld50s
     assert low <= ld50 <= high and ld50_care - ld50 >= gain, (ld50, ld50_care)

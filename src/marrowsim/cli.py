@@ -66,9 +66,6 @@ def _number(
     return value
 
 
-TEXT_KEYS = ("name", "description", "enrolment")
-
-
 def _known_key(key: str) -> None:
     """Raise the scenario loader's error for an unknown ``--set`` key."""
     from marrowsim.io.scenario import apply_set
@@ -77,7 +74,7 @@ def _known_key(key: str) -> None:
 
 
 def _sets(items: list[str]) -> dict[str, Any]:
-    from marrowsim.io.scenario import parse_value
+    from marrowsim.io.scenario import TEXT_FIELDS, parse_value
 
     out: dict[str, Any] = {}
     for item in items:
@@ -90,7 +87,9 @@ def _sets(items: list[str]) -> dict[str, Any]:
         value = parse_value(text)
         # text only where a key takes text (enrolment, name, description); the
         # scenario loader checks the key first, then the value
-        if key not in TEXT_KEYS and (not isinstance(value, int | float) or isinstance(value, bool)):
+        if key not in TEXT_FIELDS and (
+            not isinstance(value, int | float) or isinstance(value, bool)
+        ):
             _known_key(key)
             raise InputError(f"--set {inputs.plain(key)}: {inputs.shown(text)} is not a number")
         out[key] = value

@@ -249,6 +249,9 @@ def _enrol_at_diagnosis(
         if n_patients is None:
             values = typical_patient(table.values())
         else:
+            # enough for the patients still wanted, allowing for those never
+            # diagnosed (about 1 in 8 in immune-aa); the batch size changes no
+            # patient (each is drawn by its own index) and only the work done
             batch = min(limit - first, max(64, int(1.25 * (wanted - n_found)) + 16))
             if batch <= 0:
                 raise InputError(

@@ -51,6 +51,10 @@ def outcomes(
     first = np.full(n_patients, np.nan)
     bleeding = np.full(n_patients, np.nan)
     per_day = {product: np.zeros((n_patients, len(days))) for product, _ in TRANSFUSIONS.values()}
+    units_of = {  # units per episode of each transfusion event, per patient
+        name: np.broadcast_to(np.asarray(parameters[units], dtype=float), (n_patients,))
+        for name, (_, units) in TRANSFUSIONS.items()
+    }
     for patient, day, name in event_log:
         if name in _CAUSE_OF:
             death_day[patient] = day
@@ -58,11 +62,9 @@ def outcomes(
         elif name == BLEEDING_EPISODE_EVENT:
             bleeding[patient] = day
         elif name in TRANSFUSIONS:
-            product, units = TRANSFUSIONS[name]
+            product = TRANSFUSIONS[name][0]
             k = min(int(np.searchsorted(days, day, side="left")), len(days) - 1)
-            per_day[product][patient, k] += float(
-                np.broadcast_to(parameters[units], (n_patients,))[patient]
-            )
+            per_day[product][patient, k] += units_of[name][patient]
             if not day >= first[patient]:  # also where first is NaN
                 first[patient] = day
     return Outcomes(

@@ -201,6 +201,20 @@ def locate_event(k, fa, fb, h, y, ynew, dense1, dense2, p, u, nonneg, yd, g):
 
 
 @nb.njit(cache=True, error_model="numpy")
+def crossings(ga, gb, crossed):
+    """Mark each event whose trigger went from strictly its non-firing side
+    (``ga``) to on or over zero (``gb``) in its direction; True if any did."""
+    any_crossed = False
+    for k in range(N_EVENTS):
+        if EVENT_DIRECTION[k] < 0:
+            crossed[k] = ga[k] > 0.0 and gb[k] <= 0.0
+        else:
+            crossed[k] = ga[k] < 0.0 and gb[k] >= 0.0
+        any_crossed = any_crossed or crossed[k]
+    return any_crossed
+
+
+@nb.njit(cache=True, error_model="numpy")
 def fire_event(k, t, y, p, ucur, uset, held, uheld, ev_t, ev_k, n_events):
     """Log event ``k`` at ``t`` and apply its jumps and inputs (inputs set by
     an event are held from then on); returns the new log length and whether
@@ -322,14 +336,7 @@ def integrate_patient(
             for _ in range(N_EVENTS + 1):
                 if not have_prev:
                     break
-                any_now = False
-                for k in range(N_EVENTS):
-                    if EVENT_DIRECTION[k] < 0:
-                        crossed[k] = gprev[k] > 0.0 and g0[k] <= 0.0
-                    else:
-                        crossed[k] = gprev[k] < 0.0 and g0[k] >= 0.0
-                    any_now = any_now or crossed[k]
-                if not any_now:
+                if not crossings(gprev, g0, crossed):
                     break
                 for k in range(N_EVENTS):
                     if crossed[k] and status == STATUS_OK:
@@ -462,14 +469,7 @@ def integrate_patient(
                 for i in range(n):
                     yd[i] = 0.0 if nonneg[i] and ynew[i] < 0.0 else ynew[i]
                 event_triggers(yd, p, u, g1)
-                any_crossed = False
-                for k in range(N_EVENTS):
-                    if EVENT_DIRECTION[k] < 0:
-                        crossed[k] = g0[k] > 0.0 and g1[k] <= 0.0
-                    else:
-                        crossed[k] = g0[k] < 0.0 and g1[k] >= 0.0
-                    any_crossed = any_crossed or crossed[k]
-                if any_crossed:
+                if crossings(g0, g1, crossed):
                     for i in range(n):
                         dense1[i] = (
                             H21 * k1[i] + H22 * k2[i] + H23 * k3[i] + H24 * k4[i] + H25 * k5[i]

@@ -111,10 +111,8 @@ def integrate_reference(
                 g = np.empty(module.N_EVENTS)
                 module.event_triggers(y, extended, u, g)
                 if before is not None:
-                    direction = module.EVENT_DIRECTION
-                    crossed = ((direction < 0) & (before > 0) & (g <= 0)) | (
-                        (direction > 0) & (before < 0) & (g >= 0)
-                    )
+                    crossed = np.zeros(module.N_EVENTS, dtype=bool)
+                    module.crossings(before, g, crossed)  # the kernel's own rule
                     ended = fire([int(k) for k in np.flatnonzero(crossed)], float(t0), y, u)
                     if ended:
                         states[i, t_out >= t0] = np.nan

@@ -32,6 +32,8 @@ RUN_FIELDS = (
     "enrolment_horizon_days",
     "parameters",
 )
+# the run fields that take text (every other scenario key is a number)
+TEXT_FIELDS = ("name", "description", "enrolment")
 # when day 0 of the outputs is: the start of each patient's simulated history,
 # or its diagnosis (severe criteria first met), as a trial counts from enrolment
 ENROLMENT = ("start", "diagnosis")
