@@ -64,6 +64,17 @@ def test_export_is_valid_sbml_with_units_sources_events_and_readouts():
         "time >= (radiation_duration_days + radiation_start_day)",
         "time >= transfusion_start_day",
         "time >= antimicrobial_start_day",
+        "time >= hatg_start_day",
+        "time >= (hatg_days + hatg_start_day)",
+        "time >= ratg_start_day",
+        "time >= (ratg_days + ratg_start_day)",
+        "time >= cyclosporine_start_day",
+        "time >= (cyclosporine_full_dose_days + cyclosporine_start_day)",
+        "time >= (cyclosporine_full_dose_days + cyclosporine_start_day"
+        " + cyclosporine_taper_days / 3)",
+        "time >= (cyclosporine_full_dose_days + cyclosporine_start_day"
+        " + 2 * cyclosporine_taper_days / 3)",
+        "time >= (cyclosporine_full_dose_days + cyclosporine_start_day + cyclosporine_taper_days)",
     }
     # the clinical events (diagnosis, transfusions, deaths) are SBML events too
     ids = {sbml.getEvent(k).getId() for k in range(sbml.getNumEvents())}

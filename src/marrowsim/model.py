@@ -254,6 +254,8 @@ class Model:
 
         rates: dict[str, Any] = {name: sympy.Integer(0) for name in self.state_names}
         owned = {info.name: info.mechanism for info in self.states}
+        # a held state changes only where an event sets it (a titrated dose)
+        held = {n for m in self.mechanisms for d in _declared_states(m) if d.held for n in d.names}
         clocks = {v.clock for m in self.mechanisms for v in m.visits}
         for m in self.mechanisms:
             for name, expr in m.rates(contexts[m.name]).items():
@@ -265,7 +267,7 @@ class Model:
         for name in clocks:
             rates[name] = sympy.Integer(1)  # days since the last visit
         for name, expr in rates.items():
-            if expr == 0 and owned[name]:
+            if expr == 0 and owned[name] and name not in held:
                 raise ValueError(f"state {name!r} has no rate")
         self.rate_exprs = rates
 
@@ -426,6 +428,8 @@ class Model:
             self.display_readouts.update(
                 {k: sympy.sympify(v) for k, v in m.readout_values(c).items()}
             )
+            for visit in m.visits:
+                self.display_rates[visit.clock] = sympy.Integer(1)  # days since the last visit
 
     def _parameter_namespace(
         self, m: Mechanism, table_symbols: Mapping[str, Any], derived_symbols: Mapping[str, Any]

@@ -20,6 +20,13 @@ from marrowsim._version import __version__
 from marrowsim.clinic.definitions import DEATH_CAUSES
 from marrowsim.clinic.events import patient_events
 from marrowsim.clinic.outcomes import Outcomes, outcomes
+from marrowsim.clinic.response import (
+    RESPONSE_COLUMNS,
+    RESPONSE_LANDMARKS,
+    Responses,
+    responses,
+    treatment_start,
+)
 from marrowsim.clinic.severity import SEVERITY_LEVELS, severity_code
 from marrowsim.clinic.survival import LANDMARKS, kaplan_meier
 from marrowsim.io.scenario import Scenario
@@ -84,6 +91,14 @@ class Result:
     def outcomes(self) -> Outcomes:
         """Death (day, cause) and transfusions of each patient (clinic.outcomes)."""
         return outcomes(self.n_patients, self.days, self.event_log, self.parameters)
+
+    @cached_property
+    def responses(self) -> Responses:
+        """NIH response from each patient's treatment start (clinic.response)."""
+        readouts = {name: self.readout(name) for name in ("hb", "anc", "platelets", "retic")}
+        transfused = sum(self.outcomes.units_per_day.values())
+        start = treatment_start(self.parameters, self.n_patients)
+        return responses(self.days, readouts, self.alive, np.asarray(transfused), start)
 
     @cached_property
     def alive(self) -> np.ndarray:
@@ -164,6 +179,12 @@ class Result:
             frame[f"{product}_units"] = units
         frame["first_transfusion_day"] = o.first_transfusion_day
         frame["first_bleeding_day"] = o.first_bleeding_day
+        r = self.responses
+        for landmark, column in RESPONSE_COLUMNS.items():
+            frame[column] = r.at[landmark]
+        frame["first_response_day"] = r.first_response_day
+        frame["relapse_day"] = r.relapse_day
+        frame["weight"] = np.broadcast_to(self.parameters["patient_weight_kg"], self.n_patients)
         frame["status"] = [STATUS_MESSAGES.get(int(s), f"error {s}") for s in self.status]
         return frame
 
@@ -231,6 +252,7 @@ class Result:
                 "median_death_day_of_the_dead": median(death_day),
             },
             "bleeding": {"first_episode": fraction(np.isfinite(o.first_bleeding_day[ok]))},
+            "response": self._response_summary(ok),
             "transfusions": {
                 f"median_{product}_units_per_month": median(units[ok] / months)
                 for product, units in o.units.items()
@@ -242,6 +264,32 @@ class Result:
                 "median_steps": median(self.steps.astype(float)),
             },
         }
+
+    def _response_summary(self, ok: np.ndarray) -> dict[str, Any]:
+        """Response fractions at each landmark over the treated patients who
+        reach it (the dead count as not responding), and relapse among those
+        who ever responded."""
+        r = self.responses
+        out: dict[str, Any] = {}
+        for landmark in RESPONSE_LANDMARKS:
+            labels = r.at[landmark][ok]
+            reached = labels[np.array([label is not None for label in labels], dtype=bool)]
+            n = len(reached)
+            out[landmark] = {
+                "patients": n,
+                "complete": float(np.mean(reached == "complete")) if n else None,
+                "partial": float(np.mean(reached == "partial")) if n else None,
+                "overall": float(np.mean(reached != "none")) if n else None,
+            }
+        responded = np.isfinite(r.first_response_day[ok])
+        relapsed = np.isfinite(r.relapse_day[ok])
+        out["responders"] = int(responded.sum())
+        out["relapse_of_responders"] = (
+            float(relapsed.sum() / responded.sum()) if responded.any() else None
+        )
+        first = (r.first_response_day - r.treatment_start)[ok][responded]
+        out["median_days_to_first_response"] = float(np.median(first)) if len(first) else None
+        return out
 
     def __getitem__(self, index: int | Sequence[int] | slice) -> Result:
         """The sub-cohort ``index`` (patient numbers keep their meaning in

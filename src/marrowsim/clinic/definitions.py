@@ -37,3 +37,11 @@ TRANSFUSIONS = {
     "platelet_transfusion": ("platelet", "transfusion_platelet_units"),
     "therapeutic_platelet_transfusion": ("platelet", "transfusion_platelet_therapeutic_units"),
 }
+
+# -- treatments: (dose parameter, start-day parameter); given where the dose is
+# > 0, and response is read from the earliest start (clinic.response)
+TREATMENTS = {
+    "hatg": ("hatg_dose_mg_per_kg_day", "hatg_start_day"),
+    "ratg": ("ratg_dose_mg_per_kg_day", "ratg_start_day"),
+    "cyclosporine": ("cyclosporine_dose_mg_per_kg_day", "cyclosporine_start_day"),
+}

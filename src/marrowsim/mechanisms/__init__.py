@@ -1,6 +1,7 @@
 """Biology, one module per mechanism. No solver code lives here."""
 
 from marrowsim.mechanisms.anaemia import Anaemia
+from marrowsim.mechanisms.atg import Antithymocyte
 from marrowsim.mechanisms.base import (
     Event,
     EventAction,
@@ -13,6 +14,7 @@ from marrowsim.mechanisms.base import (
 )
 from marrowsim.mechanisms.bleeding import Bleeding
 from marrowsim.mechanisms.blood_loss import BloodLoss
+from marrowsim.mechanisms.cyclosporine import Cyclosporine
 from marrowsim.mechanisms.diagnosis import Diagnosis
 from marrowsim.mechanisms.erythroid import Erythroid
 from marrowsim.mechanisms.feedback import Feedback
@@ -29,12 +31,15 @@ from marrowsim.mechanisms.transfusion import Transfusion
 
 def default_mechanisms() -> tuple[Mechanism, ...]:
     """The mechanisms of the core marrow + immune-attack model, in order:
-    exposures (their kill rates are read by the marrow and the T cells), the
+    exposures (their kill rates are read by the marrow and the T cells) and
+    the immunosuppressive drugs (read by the T cells), the
     marrow and its disease, the clinic (diagnosis, the causes of death and
     bleeding), then supportive care (events at one time fire in this order, so
     a bleeding episode is logged before the transfusion that answers it)."""
     return (
         Radiation(),
+        Antithymocyte(),
+        Cyclosporine(),
         ImmuneAttack(),
         BloodLoss(),
         StemCells(),
@@ -54,8 +59,10 @@ def default_mechanisms() -> tuple[Mechanism, ...]:
 
 __all__ = [
     "Anaemia",
+    "Antithymocyte",
     "Bleeding",
     "BloodLoss",
+    "Cyclosporine",
     "Diagnosis",
     "Erythroid",
     "Event",

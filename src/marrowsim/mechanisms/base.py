@@ -67,6 +67,8 @@ class State:
     # amounts (cells, concentrations, fractions) are >= 0 and the engine holds
     # them there within the tolerance; a state that may go negative says so
     signed: bool = False
+    # constant between events: only an event's jumps change it (its rate is 0)
+    held: bool = False
 
     def __post_init__(self) -> None:
         if not self.name.isidentifier():

@@ -5,7 +5,8 @@ homeostatic proliferation, so only a fraction of their production depends on
 marrow progenitor output; in aplastic anemia the lymphocyte count is therefore
 relatively preserved. The autoreactive effector T cells of the immune
 mechanism are added to the count. Lymphocytes are the most radiosensitive
-cells (signal ``radiation_lymphocyte_kill_rate``).
+cells (signal ``radiation_lymphocyte_kill_rate``); antithymocyte globulin
+depletes them (``atg_lymphocyte_kill_rate``).
 """
 
 from __future__ import annotations
@@ -40,7 +41,11 @@ class Lymphoid(Mechanism):
             "lymphocyte_pool": (p.lymphocyte_set_point * supply - c.s.lymphocyte_pool)
             / p.lymphocyte_lifespan_days
             - c.signal("blood_loss_rate", 0) * c.s.lymphocyte_pool
-            - c.signal("radiation_lymphocyte_kill_rate", 0) * c.s.lymphocyte_pool
+            - (
+                c.signal("radiation_lymphocyte_kill_rate", 0)
+                + c.signal("atg_lymphocyte_kill_rate", 0)
+            )
+            * c.s.lymphocyte_pool
         }
 
     def steady_state(self, p: Namespace) -> dict:

@@ -1,0 +1,209 @@
+"""Cyclosporine: oral twice-daily dosing, blood concentration, trough
+titration at visits, taper; a reversible block of T-cell activation.
+
+Course (input ``cyclosporine_dose_given``, mg/kg/day before titration): the
+full dose ``cyclosporine_dose_mg_per_kg_day`` from ``cyclosporine_start_day``
+(counted from day 0 of the outputs: the diagnosis in a scenario that enrols
+at diagnosis) for ``cyclosporine_full_dose_days``, then tapered to zero in
+``TAPER_STEPS`` equal reductions, the first at the end of the full dose and
+the last ``cyclosporine_taper_days`` later (0: stopped at once).
+
+Pharmacokinetics. The state is the dosing-interval average blood
+concentration ``cyclosporine_concentration`` (ng/mL) of a one-compartment
+oral model,
+
+    d C / dt = 1000 * dose_given * titration / V - k * C,   k = CL / V,
+
+with CL/F scaled allometrically, CL(W) = CL70 (W / 70)^0.75, V/F
+proportional to weight (Gao et al., Front Pharmacol 2022). Twice-daily
+doses are not simulated one by one (1460 discontinuities in two years):
+within an interval the concentration swings around its average, and the
+trough of the swing at steady state is the average times
+
+    r = k tau ka / (ka - k) * [e^(-k tau) / (1 - e^(-k tau))
+                               - e^(-ka tau) / (1 - e^(-ka tau))]
+
+(superposition of first-order absorption and elimination over a dosing
+interval ``tau``). The readout ``cyclosporine_trough`` is C r: the trough a
+clinic would measure once the average has settled (its half-life is about
+10 hours, so within two days of a dose change).
+
+Titration. At each visit (every ``cyclosporine_visit_every_days``) during
+the full-dose course, a trough outside ``cyclosporine_trough_low`` ..
+``cyclosporine_trough_high`` moves the dose in proportion towards
+``cyclosporine_target_trough_ng_per_ml`` (linear kinetics: the trough
+scales with the dose), by at most a halving or a doubling per visit; a
+trough inside the range leaves the dose alone, as clinics do. A target of 0
+keeps the dose fixed. The visits keep the cadence of the patient's clock
+(day 0 of its simulated history), not of the start of the course.
+
+Pharmacodynamics. Cyclosporine blocks calcineurin and so T-cell activation
+and IL-2-driven expansion: the immune attack's recruitment and expansion of
+effectors are multiplied by ``1 - block``,
+
+    block = inhibition_max * C / (C + ic50),
+
+reversibly: when the drug is tapered or stopped in a patient whose attack is
+still primed, the effectors come back (relapse; Patel et al., Blood
+2022;139:34).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marrowsim.mechanisms.base import (
+    Context,
+    EventAction,
+    Input,
+    InputChange,
+    Mechanism,
+    Namespace,
+    Readout,
+    State,
+    Visit,
+    exp,
+)
+
+TAPER_STEPS = 4  # equal dose reductions over the taper (a fixed count: SBML needs one)
+TITRATION = "cyclosporine_titration"
+LARGEST_STEP = 2.0  # a visit at most doubles or halves the dose
+NO_VISITS_DAYS = 1.0e6  # the visit interval of a patient not given cyclosporine
+
+
+class Cyclosporine(Mechanism):
+    name = "cyclosporine"
+    states = (
+        State(
+            "cyclosporine_concentration",
+            "ng/mL",
+            "average whole-blood cyclosporine over a dosing interval",
+            scale=100.0,
+        ),
+        State(
+            "cyclosporine_titration_factor",
+            "fold",
+            "dose relative to the starting dose, after titration at visits",
+            held=True,
+        ),
+    )
+    inputs = (
+        Input(
+            "cyclosporine_dose_given",
+            "mg/kg/day",
+            "daily dose prescribed before titration (the taper's steps; 0 off the course)",
+        ),
+    )
+    readouts = (Readout("cyclosporine_trough", "ng/mL", "whole-blood cyclosporine trough"),)
+    visits = (
+        Visit(
+            TITRATION,
+            "a trough is measured and an out-of-range dose moved towards the target",
+            every="cyclosporine_visit_interval_days",
+            first="cyclosporine_visit_interval_days",
+        ),
+    )
+    parameters = (
+        "cyclosporine_dose_mg_per_kg_day",
+        "cyclosporine_start_day",
+        "cyclosporine_full_dose_days",
+        "cyclosporine_taper_days",
+        "cyclosporine_target_trough_ng_per_ml",
+        "cyclosporine_trough_low",
+        "cyclosporine_trough_high",
+        "cyclosporine_visit_every_days",
+        "cyclosporine_clearance_l_per_h",
+        "cyclosporine_volume_l_per_kg",
+        "cyclosporine_absorption_rate_per_h",
+        "cyclosporine_dosing_interval_h",
+        "cyclosporine_inhibition_max",
+        "cyclosporine_ic50_ng_per_ml",
+        "patient_weight_kg",
+    )
+    publishes = ("cyclosporine_t_cell_block",)
+
+    def derived(self, p: Namespace) -> dict:
+        import sympy
+
+        clearance = p.cyclosporine_clearance_l_per_h * (p.patient_weight_kg / 70) ** 0.75  # L/h
+        k = clearance / (p.cyclosporine_volume_l_per_kg * p.patient_weight_kg)  # 1/h
+        ka = p.cyclosporine_absorption_rate_per_h
+        tau = p.cyclosporine_dosing_interval_h
+        return {
+            # a patient never given cyclosporine has no titration visits
+            "cyclosporine_visit_interval_days": sympy.Piecewise(
+                (p.cyclosporine_visit_every_days, p.cyclosporine_dose_mg_per_kg_day > 0),
+                (NO_VISITS_DAYS, True),
+            ),
+            "cyclosporine_elimination_rate": 24 * k,  # 1/day
+            "cyclosporine_trough_ratio": k
+            * tau
+            * ka
+            / (ka - k)
+            * (exp(-k * tau) / (1 - exp(-k * tau)) - exp(-ka * tau) / (1 - exp(-ka * tau))),
+        }
+
+    def signals(self, c: Context) -> dict:
+        s, p = c.s, c.p
+        return {
+            "cyclosporine_t_cell_block": p.cyclosporine_inhibition_max
+            * s.cyclosporine_concentration
+            / (s.cyclosporine_concentration + p.cyclosporine_ic50_ng_per_ml)
+        }
+
+    def rates(self, c: Context) -> dict:
+        s, p, u = c.s, c.p, c.u
+        # mg/kg/day over L/kg is mg/L/day: 1000 ng/mL/day
+        dosing = (
+            1000
+            * u.cyclosporine_dose_given
+            * s.cyclosporine_titration_factor
+            / p.cyclosporine_volume_l_per_kg
+        )
+        return {
+            "cyclosporine_concentration": dosing
+            - p.cyclosporine_elimination_rate * s.cyclosporine_concentration,
+        }
+
+    def steady_state(self, p: Namespace) -> dict:
+        return {"cyclosporine_concentration": 0, "cyclosporine_titration_factor": 1}
+
+    def readout_values(self, c: Context) -> dict:
+        return {
+            "cyclosporine_trough": c.s.cyclosporine_concentration * c.p.cyclosporine_trough_ratio
+        }
+
+    def visit_actions(self, c: Context) -> dict:
+        import sympy
+
+        s, p, u = c.s, c.p, c.u
+        trough = s.cyclosporine_concentration * p.cyclosporine_trough_ratio
+        target = p.cyclosporine_target_trough_ng_per_ml
+        # the trough scales with the dose: move it to the target, by a
+        # bounded step (a trough of ~0 just after the start doubles it)
+        step = sympy.Min(
+            LARGEST_STEP,
+            sympy.Max(1 / LARGEST_STEP, target / sympy.Max(trough, target / LARGEST_STEP)),
+        )
+        return {
+            TITRATION: EventAction(
+                jumps={"cyclosporine_titration_factor": s.cyclosporine_titration_factor * step},
+                when=(p.cyclosporine_dose_mg_per_kg_day > 0)
+                & (u.cyclosporine_dose_given > 0.999 * p.cyclosporine_dose_mg_per_kg_day)
+                & (target > 0)
+                & ((trough < p.cyclosporine_trough_low) | (trough > p.cyclosporine_trough_high)),
+            )
+        }
+
+    def schedule(self, p: Any) -> list[InputChange]:
+        # the dose itself is the input, so a patient never given it has no
+        # segments for it (a change to the value in force makes none)
+        dose = p["cyclosporine_dose_mg_per_kg_day"]
+        start = p["cyclosporine_start_day"]
+        taper_from = start + p["cyclosporine_full_dose_days"]
+        changes = [InputChange("cyclosporine_dose_given", start, dose, from_enrolment=True)]
+        for k in range(1, TAPER_STEPS + 1):
+            day = taper_from + p["cyclosporine_taper_days"] * (k - 1) / (TAPER_STEPS - 1)
+            level = dose * (1.0 - k / TAPER_STEPS)
+            changes.append(InputChange("cyclosporine_dose_given", day, level, from_enrolment=True))
+        return changes
