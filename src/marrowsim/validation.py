@@ -299,6 +299,8 @@ def _number_text(value: Any) -> str:
         return str(value)
     if not math.isfinite(value):
         return str(value)
+    if value.is_integer() and abs(value) < 1e9:
+        return str(int(value))
     return f"{value:.4g}"
 
 
@@ -445,11 +447,13 @@ def _inside(x: float, low: float, high: float) -> bool:
 def _healthy(runner: Runner) -> tuple[Any, Any]:
     """The typical healthy patient and a drawn healthy cohort, 30 days."""
     typical = runner.simulate("healthy", days=30)
-    cohort = runner.simulate("healthy", days=30, patients=runner.size(200, 40), seed=runner.seed)
+    cohort = runner.simulate("healthy", days=30, patients=runner.size(1000, 40), seed=runner.seed)
     return typical, cohort
 
 
-def _healthy_range(name: str, target: Mapping[str, Any], runner: Runner) -> Outcome:
+def _healthy_range(
+    name: str, target: Mapping[str, Any], runner: Runner, remark: str = ""
+) -> Outcome:
     low, high = _range(target)
     typical, cohort = _healthy(runner)
     x = float(typical.readout(name)[0, -1])
@@ -465,26 +469,26 @@ def _healthy_range(name: str, target: Mapping[str, Any], runner: Runner) -> Outc
         passed=passed,
         note=f"typical healthy patient on day 30: {x:.4g} {'inside' if passed else 'outside'}"
         f" {low:g}-{high:g} (the tolerance); {inside} of {n} drawn healthy patients inside"
-        " (shown, not part of the tolerance)",
+        " (shown, not part of the tolerance)" + remark,
     )
 
 
-def _normal(name: str) -> Recipe:
+def _normal(name: str, remark: str = "") -> Recipe:
     def run(target: Mapping[str, Any], runner: Runner) -> Outcome:
-        return _healthy_range(name, target, runner)
+        return _healthy_range(name, target, runner, remark)
 
     run.__name__ = f"normal_{name}"
     return run
 
 
-for _ident, _readout in (
-    ("normal-anc", "anc"),
-    ("normal-platelets", "platelets"),
-    ("normal-retic", "retic"),
-    ("normal-lymphocytes", "lymphocytes"),
-    ("normal-cellularity", "cellularity"),
+for _ident, _readout, _remark in (
+    ("normal-anc", "anc", ""),
+    ("normal-platelets", "platelets", ""),
+    ("normal-retic", "retic", ""),
+    ("normal-lymphocytes", "lymphocytes", ""),
+    ("normal-cellularity", "cellularity", "; the model has no age: one adult cellularity"),
 ):
-    recipe(_ident)(_normal(_readout))
+    recipe(_ident)(_normal(_readout, _remark))
 
 
 @recipe("normal-hb")
@@ -842,6 +846,7 @@ def radiation_ld50(target: Mapping[str, Any], runner: Runner) -> Outcome:
         fits[arm] = fit
         simulated[arm] = fit["ld50"]
         interval[arm] = fit["ci95"]
+        details[f"{arm}_ld50_interpolated"] = fit["interpolated"]
         details[f"{arm}_dead_by_day_60"] = {
             f"{d:g} Gy": k / n for d, k in zip(doses, dead, strict=True)
         }
