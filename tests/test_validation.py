@@ -161,3 +161,21 @@ def test_another_targets_file_is_validated_as_given(tmp_path):
         ("made-up-target", "not simulated"),
     ]
     assert report["rows"][1]["note"] == "not simulated: no recipe for this target yet"
+
+
+def test_bad_api_input_is_one_clear_error():
+    import marrowsim
+    from marrowsim.errors import InputError
+
+    with pytest.raises(InputError, match=r"^seed: -1 must be"):
+        marrowsim.validate(quick=True, seed=-1)
+    with pytest.raises(InputError, match=r"^targets: 'nope\.yaml' cannot be read"):
+        marrowsim.validate(quick=True, targets="nope.yaml")
+
+
+def test_the_committed_report_is_a_full_run_of_every_target():
+    docs = Path(__file__).resolve().parents[1] / "docs"
+    report = json.loads((docs / "validation.json").read_text())
+    assert report["mode"] == "full" and report["seed"] == 0
+    assert [r["id"] for r in report["rows"]] == [t["id"] for t in load_targets()]
+    assert markdown(report) == (docs / "validation.md").read_text()
