@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from marrowsim.model import Model
     from marrowsim.result import Result
     from marrowsim.simulation import simulate
+    from marrowsim.validation import validate
 
 # public name -> (module, attribute)
 _LAZY = {
@@ -33,6 +34,7 @@ _LAZY = {
     "export_sbml": ("marrowsim.io.sbml", "export_scenario"),
     "load_scenario": ("marrowsim.io.scenario", "load_scenario"),
     "simulate": ("marrowsim.simulation", "simulate"),
+    "validate": ("marrowsim.validation", "validate"),
 }
 
 __all__ = [
@@ -45,6 +47,7 @@ __all__ = [
     "export_sbml",
     "load_scenario",
     "simulate",
+    "validate",
 ]
 
 

@@ -299,6 +299,67 @@ def parameters() -> None:
         )
 
 
+@app.command()
+def validate(
+    quick: Annotated[
+        bool, typer.Option("--quick", help="small cohorts (wide intervals), for the tests")
+    ] = False,
+    seed: Annotated[str, typer.Option(help="seed of every virtual cohort")] = "0",
+    out: Annotated[str, typer.Option(help="folder for validation.md and validation.json")] = "docs",
+    targets: Annotated[
+        str | None,
+        typer.Option(help="targets YAML file (default: the built-in copy of targets.yaml)"),
+    ] = None,
+) -> None:
+    """Simulate every published target and report each as passed or missed."""
+    from marrowsim.validation import check_folder, load_targets, validate, write_report
+
+    n_seed = _number("--seed", seed, whole=True, minimum=0, maximum=2**32 - 1)
+    check_folder(out, "--out")
+    if targets is not None:
+        load_targets(targets, "--targets")  # a bad file fails before any simulation
+    try:
+        report = validate(quick=quick, seed=n_seed, targets=targets)
+    except InputError as error:  # name the option, not the API's keyword
+        text = str(error)
+        raise InputError(
+            "--targets" + text[len("targets") :] if text.startswith("targets:") else text
+        ) from None
+    write_report(report, out, "--out")
+    _print_validation(report, out)
+
+
+def _print_validation(report: dict[str, Any], out: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from marrowsim.validation import describe
+
+    console = Console(highlight=False, markup=False)
+    table = Table(title=f"validation ({report['mode']} run, seed {report['seed']})")
+    for column in ("target", "status", "simulated", "calibration"):
+        table.add_column(column)
+    for row in report["rows"]:
+        value = row["simulated"]
+        if isinstance(value, dict) and value:  # its first figure, the one the target names
+            first = next(iter(value))
+            value = {first: value[first]}
+        simulated = describe(value)
+        table.add_row(
+            row["id"],
+            row["status"],
+            simulated if len(simulated) <= 60 else simulated[:57] + "...",
+            "yes" if row["calibration"] else "",
+        )
+    console.print(table)
+    counts = report["counts"]
+    console.print(
+        f"{len(report['rows'])} targets: {counts['pass']} pass, {counts['miss']} missed,"
+        f" {counts['not simulated']} not simulated (counted as missed)"
+    )
+    console.print(f"wrote {out.rstrip('/')}/validation.md and validation.json")
+
+
 @app.command("export-sbml")
 def export_sbml(
     scenario: Annotated[

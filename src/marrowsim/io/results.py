@@ -179,9 +179,9 @@ def _mode_of_new_files() -> int:
     return 0o666 & ~umask
 
 
-def write_text_atomically(path: Path, text: str) -> None:
+def write_text_atomically(path: Path, text: str, option: str = "--output") -> None:
     """Write ``text`` to ``path`` via a temporary file and ``os.replace``;
-    on failure nothing is left behind."""
+    on failure nothing is left behind (the error names ``option``)."""
     folder = path.parent if str(path.parent) else Path(".")
     temporary: str | None = None
     try:
@@ -196,7 +196,7 @@ def write_text_atomically(path: Path, text: str) -> None:
         temporary = None
     except OSError as error:
         raise InputError(
-            f"--output: {str(path)!r} cannot be written ({error.strerror or error})"
+            f"{option}: {str(path)!r} cannot be written ({error.strerror or error})"
         ) from None
     finally:
         if temporary is not None:

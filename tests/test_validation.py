@@ -1,0 +1,181 @@
+"""``marrowsim validate`` (issue 12, item 6): every target listed once, missed
+ones as missed, calibration targets marked, the same seed the same report."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from conftest import SHARED
+from marrowsim.validation import (
+    BUILTIN_TARGETS,
+    MISSING,
+    RECIPES,
+    STATUSES,
+    builtin_targets_text,
+    load_targets,
+    markdown,
+    validate,
+)
+from test_cli import cli
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "marrowsim"
+
+
+@pytest.fixture(scope="module")
+def quick():
+    return validate(quick=True, seed=0)
+
+
+def test_the_vendored_targets_are_the_shared_file_byte_for_byte():
+    shared = SHARED / "targets" / "targets.yaml"
+    if not shared.exists():
+        pytest.skip("../shared/targets/targets.yaml is not beside the project")
+    assert (SRC / BUILTIN_TARGETS).read_bytes() == shared.read_bytes()
+    assert builtin_targets_text() == shared.read_text(encoding="utf-8")
+
+
+def test_every_target_is_listed_exactly_once_in_file_order(quick):
+    ids = [t["id"] for t in load_targets()]
+    assert [row["id"] for row in quick["rows"]] == ids
+    assert len(set(ids)) == len(ids) >= 29
+
+
+def test_statuses_come_from_the_allowed_set_and_add_up(quick):
+    rows = quick["rows"]
+    assert {row["status"] for row in rows} <= set(STATUSES)
+    counts = quick["counts"]
+    assert sum(counts.values()) == len(rows)
+    assert quick["missed"] == counts["miss"] + counts["not simulated"]
+    for row in rows:
+        assert row["note"], row["id"]
+        if row["id"] in RECIPES:
+            assert row["status"] in ("pass", "miss")
+        else:
+            assert row["status"] == "not simulated" and row["simulated"] is None
+            assert row["note"].startswith("not simulated: ")
+    # the treatment targets name what they need
+    row = next(r for r in rows if r["id"] == "scheinberg-2011-6m")
+    assert "ATG and cyclosporine (issue 12)" in row["note"]
+    assert set(MISSING) & set(RECIPES) == set()
+
+
+def test_what_the_model_can_simulate_passes(quick):
+    status = {row["id"]: row["status"] for row in quick["rows"]}
+    for ident in (
+        "normal-hb",
+        "normal-anc",
+        "steady-state",
+        "rbc-lifespan",
+        "platelet-lifespan",
+        "cytopenia-order",
+        "camitta-saa",
+        "camitta-vsaa",
+        "nih-response",
+    ):
+        assert status[ident] == "pass", ident
+
+
+def test_untreated_mortality_is_marked_calibration(quick):
+    row = next(r for r in quick["rows"] if r["id"] == "untreated-saa-mortality")
+    assert row["calibration"] is True
+    assert "infection_death_rate" in row["calibrated_parameters"]
+    low, high = row["interval"]["dead_at_2_years"]
+    assert 0 <= low <= row["simulated"]["dead_at_2_years"] <= high <= 1
+    assert row["n_patients"] >= 60
+    others = [r for r in quick["rows"] if r["id"] != "untreated-saa-mortality"]
+    assert not any(r["calibration"] for r in others)
+
+
+def test_the_missed_radiation_target_stays_listed_as_missed(quick):
+    row = next(r for r in quick["rows"] if r["id"] == "radiation-ld50")
+    assert row["status"] == "miss"
+    ld50 = row["simulated"]["no_treatment"]
+    low, high = row["interval"]["no_treatment"]
+    assert low < ld50 < high and ld50 > 4.5  # missed: about 9 Gy
+    text = markdown(quick)
+    assert re.search(r"\| radiation-ld50 \|.*\| \*\*miss\*\* \|", text)
+    assert "quick run" in text
+
+
+def test_the_same_seed_gives_the_same_report(quick):
+    again = validate(quick=True, seed=0)
+    assert json.dumps(again, sort_keys=True) == json.dumps(quick, sort_keys=True)
+    assert markdown(again) == markdown(quick)
+    assert not re.search(r"\d{4}-\d{2}-\d{2}", markdown(quick))  # no date: reproducible
+
+
+def test_cli_writes_both_files(tmp_path):
+    code, out, err = cli("validate", "--quick", "--out", str(tmp_path / "docs"))
+    assert code == 0, err
+    report = json.loads((tmp_path / "docs" / "validation.json").read_text())
+    text = (tmp_path / "docs" / "validation.md").read_text()
+    for row in report["rows"]:
+        assert f"| {row['id']} |" in text
+    assert "not simulated (counted as missed)" in out
+    assert sorted(p.name for p in (tmp_path / "docs").iterdir()) == [
+        "validation.json",
+        "validation.md",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--targets", "no/such/targets.yaml"], "--targets: 'no/such/targets.yaml' cannot be read"),
+        (["--seed", "-1"], "--seed: '-1' must be >= 0"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(tmp_path, args, message):
+    out = tmp_path / "docs"
+    code, _, err = cli("validate", "--quick", *args, "--out", str(out))
+    assert code == 2 and message in err, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_a_bad_targets_file_and_a_file_as_out_exit_2(tmp_path):
+    bad = tmp_path / "targets.yaml"
+    bad.write_text("healthy:\n  - claim: no id\n")
+    code, _, err = cli("validate", "--targets", str(bad), "--out", str(tmp_path / "o"))
+    assert code == 2 and "needs an id" in err and len(err.strip().splitlines()) == 1
+    file = tmp_path / "file"
+    file.write_text("")
+    code, _, err = cli("validate", "--quick", "--out", str(file))
+    assert code == 2 and "--out:" in err and "is not a folder" in err
+
+
+def test_another_targets_file_is_validated_as_given(tmp_path):
+    own = tmp_path / "targets.yaml"
+    own.write_text(
+        "healthy:\n"
+        "  - id: normal-anc\n    value: [1.8, 7.7]\n    tolerance: inside range\n"
+        "  - id: made-up-target\n    value: 1\n"
+    )
+    report = validate(quick=True, targets=own)
+    assert [(r["id"], r["status"]) for r in report["rows"]] == [
+        ("normal-anc", "pass"),
+        ("made-up-target", "not simulated"),
+    ]
+    assert report["rows"][1]["note"] == "not simulated: no recipe for this target yet"
+
+
+def test_bad_api_input_is_one_clear_error():
+    import marrowsim
+    from marrowsim.errors import InputError
+
+    with pytest.raises(InputError, match=r"^seed: -1 must be"):
+        marrowsim.validate(quick=True, seed=-1)
+    with pytest.raises(InputError, match=r"^targets: 'nope\.yaml' cannot be read"):
+        marrowsim.validate(quick=True, targets="nope.yaml")
+
+
+def test_the_committed_report_is_a_full_run_of_every_target():
+    docs = Path(__file__).resolve().parents[1] / "docs"
+    report = json.loads((docs / "validation.json").read_text())
+    assert report["mode"] == "full" and report["seed"] == 0
+    assert [r["id"] for r in report["rows"]] == [t["id"] for t in load_targets()]
+    assert markdown(report) == (docs / "validation.md").read_text()
