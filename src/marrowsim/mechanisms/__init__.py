@@ -11,6 +11,7 @@ from marrowsim.mechanisms.base import (
     State,
     Visit,
 )
+from marrowsim.mechanisms.benzene import Benzene
 from marrowsim.mechanisms.bleeding import Bleeding
 from marrowsim.mechanisms.blood_loss import BloodLoss
 from marrowsim.mechanisms.diagnosis import Diagnosis
@@ -35,6 +36,7 @@ def default_mechanisms() -> tuple[Mechanism, ...]:
     a bleeding episode is logged before the transfusion that answers it)."""
     return (
         Radiation(),
+        Benzene(),
         ImmuneAttack(),
         BloodLoss(),
         StemCells(),
@@ -54,6 +56,7 @@ def default_mechanisms() -> tuple[Mechanism, ...]:
 
 __all__ = [
     "Anaemia",
+    "Benzene",
     "Bleeding",
     "BloodLoss",
     "Diagnosis",
