@@ -164,3 +164,20 @@ def test_bad_exposure_exits_2_with_one_line(tmp_path, setting, message):
     code, _, stderr = cli("run", "benzene", "--set", setting, "--out", str(tmp_path / "out"))
     assert code == 2 and message in stderr and "Traceback" not in stderr
     assert len(stderr.strip().splitlines()) == 1
+
+
+def test_the_exposure_in_sbml_agrees_with_the_engine():
+    roadrunner = pytest.importorskip("roadrunner")
+    from marrowsim.io.sbml import state_scales
+
+    settings = {"benzene.ppm": 3, "benzene.years": 0.5, "benzene.start_day": 20}
+    runner = roadrunner.RoadRunner(marrowsim.export_sbml("benzene", overrides=settings))
+    scales = state_scales("benzene")
+    runner.integrator.relative_tolerance = 1e-10
+    runner.integrator.absolute_tolerance = [1e-12 * scales[n] for n in runner.getRateRuleIds()]
+    runner.integrator.maximum_num_steps = 10**6
+    runner.timeCourseSelections = ["time", "anc", "platelets", "hb"]
+    course = runner.simulate(0, 400, 9)  # on, off on day 202.6, and after
+    engine = marrowsim.simulate("benzene", days=400, every=50, set=settings)
+    for k, name in enumerate(("anc", "platelets", "hb"), start=1):
+        np.testing.assert_allclose(course[:, k], engine.readout(name)[0], rtol=1e-5)
