@@ -62,6 +62,8 @@ def test_export_is_valid_sbml_with_units_sources_events_and_readouts():
         "time >= (blood_loss_duration_days + blood_loss_start_day)",
         "time >= radiation_start_day",
         "time >= (radiation_duration_days + radiation_start_day)",
+        "time >= benzene_start_day",
+        "time >= (benzene_start_day + 365.25 * benzene_years)",
         "time >= transfusion_start_day",
         "time >= antimicrobial_start_day",
         "time >= hatg_start_day",

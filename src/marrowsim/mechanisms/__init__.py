@@ -12,6 +12,7 @@ from marrowsim.mechanisms.base import (
     State,
     Visit,
 )
+from marrowsim.mechanisms.benzene import Benzene
 from marrowsim.mechanisms.bleeding import Bleeding
 from marrowsim.mechanisms.blood_loss import BloodLoss
 from marrowsim.mechanisms.cyclosporine import Cyclosporine
@@ -38,6 +39,7 @@ def default_mechanisms() -> tuple[Mechanism, ...]:
     a bleeding episode is logged before the transfusion that answers it)."""
     return (
         Radiation(),
+        Benzene(),
         Antithymocyte(),
         Cyclosporine(),
         ImmuneAttack(),
@@ -60,6 +62,7 @@ def default_mechanisms() -> tuple[Mechanism, ...]:
 __all__ = [
     "Anaemia",
     "Antithymocyte",
+    "Benzene",
     "Bleeding",
     "BloodLoss",
     "Cyclosporine",

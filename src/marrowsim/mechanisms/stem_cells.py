@@ -29,8 +29,9 @@ Signals consumed (neutral when the mechanism is absent):
 ``hsc_extra_apoptosis_rate`` (1/day), ``hsc_self_renewal_inhibition`` and
 ``hsc_cycling_inhibition`` (fractions), ``progenitor_extra_apoptosis_rate``
 (1/day), ``tpo_hsc_relative`` (effective TPO over its healthy level),
-``radiation_hsc_kill_rate`` and ``radiation_progenitor_kill_rate`` (1/day,
-while an exposure lasts), ``niche_support`` (fraction of ``niche_capacity`` the stroma supports; a later
+``radiation_hsc_kill_rate``, ``radiation_progenitor_kill_rate``,
+``benzene_hsc_kill_rate`` and ``benzene_progenitor_kill_rate`` (1/day, while
+an exposure lasts), ``niche_support`` (fraction of ``niche_capacity`` the stroma supports; a later
 issue makes the niche dynamic).
 
 Published: ``hsc_relative`` (fraction of the healthy pool) and
@@ -132,6 +133,7 @@ class StemCells(Mechanism):
             p.hsc_apoptosis_rate
             + c.signal("hsc_extra_apoptosis_rate", 0)
             + c.signal("radiation_hsc_kill_rate", 0)
+            + c.signal("benzene_hsc_kill_rate", 0)
         )
         differentiation = 2 * division_rate * (1 - self_renewal) * s.hsc_cells
         # progenitor deficit raises MPP amplification (1 at the healthy output)
@@ -146,7 +148,8 @@ class StemCells(Mechanism):
             "mpp": p.mpp_amplification * compensation * differentiation
             - s.mpp / p.mpp_transit_days
             - c.signal("progenitor_extra_apoptosis_rate", 0) * s.mpp
-            - c.signal("radiation_progenitor_kill_rate", 0) * s.mpp,
+            - c.signal("radiation_progenitor_kill_rate", 0) * s.mpp
+            - c.signal("benzene_progenitor_kill_rate", 0) * s.mpp,
         }
 
     def problems(self, values) -> list[str]:
