@@ -286,6 +286,13 @@ def _enrol_at_diagnosis(
                 if name == DIAGNOSIS_EVENT:
                     diagnosed[start + i] = True
                     day[start + i] = t
+        if sc.enrolment_delay_days > 0:
+            # the course from diagnosis to enrolment, untreated: who dies in
+            # it is not enrolled
+            enrolled, final = _until_enrolment(
+                model, history, before, diagnosed, day, final, sc, solver, workers, chunk_size
+            )
+            diagnosed &= enrolled
         keep = np.flatnonzero(diagnosed)[: wanted - n_found]
         if n_patients is None and not len(keep):
             raise InputError(
@@ -305,5 +312,45 @@ def _enrol_at_diagnosis(
     params = np.concatenate([h.params[k] for h, k, _, _ in found])
     y0 = np.concatenate([y for _, _, _, y in found])
     atol_scale = np.concatenate([h.atol_scale[k] for h, k, _, _ in found])
-    changes = [c if c.from_enrolment else c.shifted(diagnosis_day) for c in model.schedule(values)]
+    enrolment_day = diagnosis_day + sc.enrolment_delay_days
+    changes = [c if c.from_enrolment else c.shifted(enrolment_day) for c in model.schedule(values)]
     return _Cohort(values, params, y0, atol_scale, changes, draw, diagnosis_day)
+
+
+def _until_enrolment(
+    model: Model,
+    history: _Cohort,
+    before: list[InputChange],
+    diagnosed: np.ndarray,
+    day: np.ndarray,
+    final: np.ndarray,
+    sc: Scenario,
+    solver: Solver | None,
+    workers: int | None,
+    chunk_size: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Integrate the diagnosed patients from diagnosis for
+    ``sc.enrolment_delay_days`` on the disease's own schedule (no care, no
+    longer awaiting diagnosis); returns who is alive at the end and the state
+    there (the others' rows unchanged)."""
+    index = np.flatnonzero(diagnosed)
+    alive = np.zeros(len(diagnosed), dtype=bool)
+    final = final.copy()
+    span = np.array([0.0, sc.enrolment_delay_days])
+    disease = [c for c in before if c.input != "awaiting_diagnosis"]
+    for start in range(0, len(index), chunk_size):
+        part = index[start : start + chunk_size]
+        run = integrate(
+            model,
+            final[part],
+            history.params[part],
+            [c.subset(part).shifted(day[part]) for c in disease],
+            span,
+            solver=solver,
+            atol_scale=history.atol_scale[part],
+            workers=workers,
+        )
+        assert run.final_states is not None
+        final[part] = run.final_states
+        alive[part] = run.status == 0
+    return alive, final

@@ -30,6 +30,7 @@ RUN_FIELDS = (
     "every",
     "enrolment",
     "enrolment_horizon_days",
+    "enrolment_delay_days",
     "parameters",
 )
 # the run fields that take text (every other scenario key is a number)
@@ -61,6 +62,9 @@ class Scenario(BaseModel):
     enrolment: Literal["start", "diagnosis"] = "start"
     # a drawn patient not diagnosed within this many days is not enrolled
     enrolment_horizon_days: float = Field(default=1825, gt=0, le=MAX_DAYS)
+    # days from diagnosis to enrolment (day 0: the start of treatment), the
+    # disease running its course untreated in between
+    enrolment_delay_days: float = Field(default=0, ge=0, le=MAX_DAYS)
     parameters: dict[str, StrictNumber] = Field(default_factory=dict)
 
     def typical_values(self) -> dict[str, float]:
@@ -198,6 +202,8 @@ def check_scenario(raw: Any) -> dict[str, Any]:
             )
         elif key in ("days", "every", "enrolment_horizon_days"):
             out[key] = inputs.number(key, value, gt=0, le=MAX_DAYS, unit="days")
+        elif key == "enrolment_delay_days":
+            out[key] = inputs.number(key, value, ge=0, le=MAX_DAYS, unit="days")
         elif key == "enrolment":
             if value not in ENROLMENT:
                 raise InputError(
