@@ -252,6 +252,8 @@ def test_a_regimen_and_a_dosing_table_of_the_same_drug_are_refused(tmp_path):
         ("ID,TIME,EVID,AMT,DRUG\n1,0,1,-4,hatg\n", ["line 2, AMT", "negative"]),
         ("ID,TIME,EVID,AMT,DRUG\n1,-1,1,4,hatg\n", ["line 2, TIME", "before day 0"]),
         ("ID,TIME,EVID,AMT,DRUG\n1,0,1,4,hatg\n1,1,1,5,hatg\n", ["line 3, AMT", "irregular"]),
+        ("\ufeffID,TIME,EVID,AMT,DRUG\n\n1,0,1,4,hatg\n\n1,1,1,5,x\n", ["line 5, DRUG"]),
+        ("ID,TIME,EVID,AMT,DRUG\n1,1_0,1,4,hatg\n", ["line 2, TIME", "not a number"]),
         ("ID,TIME,EVID,AMT,DRUG\n1,0,1,4,hatg\n1,1,1,4,hatg\n1,3,1,4,hatg\n", ["line 4, TIME"]),
         ("ID,TIME,EVID,AMT,DRUG,II,ADDL\n1,0,1,4,hatg,0.5,3\n", ["II must be 1 day"]),
         ("ID,TIME,EVID,AMT,DRUG,II,ADDL\n1,0,1,40,hatg,1,29\n", ["longer than allowed"]),

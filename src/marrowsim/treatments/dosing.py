@@ -49,10 +49,11 @@ from marrowsim.io import inputs
 from marrowsim.treatments.regimens import DRUGS, Course, check_bounds, drug_names, find_drug
 
 MAX_DOSING_BYTES = 10_000_000
-MAX_DOSES = 200_000  # doses of one drug, ADDL included
+MAX_DOSES = 200_000  # doses in the whole table, ADDL included
 REQUIRED = ("ID", "TIME", "EVID", "AMT")
 _HEADER = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:[\[(]\s*([A-Za-z]+)\s*[\])])?\s*$")
 _TIME_UNITS = {"d": 1.0, "day": 1.0, "days": 1.0, "h": 1 / 24, "hr": 1 / 24, "hours": 1 / 24}
+_NUMBER = re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$")
 _TOLERANCE = 1e-6  # days: doses within this of the regular grid are on it
 
 
@@ -72,8 +73,9 @@ def _read(path: Path, origin: str) -> Any:
                 dtype=str,
                 keep_default_na=False,
                 skipinitialspace=True,
-                encoding="utf-8",
+                encoding="utf-8-sig",  # a spreadsheet's byte-order mark is not a column
                 index_col=False,
+                skip_blank_lines=False,  # so that row numbers are file lines
             )
     except InputError:
         raise
@@ -123,10 +125,9 @@ def _value(origin: str, line: int, column: str, text: str, *, whole: bool = Fals
     text = text.strip()
     if text in ("", "."):
         return 0.0  # NONMEM reads an empty field or '.' as 0
-    try:
-        value = float(text)
-    except ValueError:
-        raise InputError(f"{where}: {inputs.shown(text)} is not a number") from None
+    if not _NUMBER.match(text):
+        raise InputError(f"{where}: {inputs.shown(text)} is not a number")
+    value = float(text)
     if not math.isfinite(value):
         raise InputError(f"{where}: {inputs.shown(text)} must be a finite number")
     if whole and value != int(value):
@@ -151,10 +152,11 @@ def read_dosing(
     names = {name: column for column, (name, _) in columns.items()}
     maps = {int(k): v for k, v in (compartments or {}).items()}
     doses: dict[str, dict[str, list[tuple[float, float, int]]]] = {}  # id -> drug -> doses
-    first_line: dict[tuple[str, str], int] = {}
-    counts: dict[tuple[str, str], int] = {}
+    total = 0
     for index, row in enumerate(frame.itertuples(index=False, name=None)):
         line = index + 2  # the header is line 1
+        if not any(str(cell).strip() for cell in row):
+            continue  # a blank line
         cells = {name: str(row[frame.columns.get_loc(column)]) for name, column in names.items()}
 
         def number(
@@ -192,11 +194,11 @@ def read_dosing(
             raise InputError(f"{origin} line {line}, ADDL/II: must not be negative")
         if extra > 0 and interval <= 0:
             raise InputError(f"{origin} line {line}, II: ADDL {extra} more doses need an II > 0")
-        key = (subject, drug)
-        counts[key] = counts.get(key, 0) + extra + 1
-        if counts[key] > MAX_DOSES:
-            raise InputError(f"{origin} line {line}: more than {MAX_DOSES:,} doses of {drug}")
-        first_line.setdefault(key, line)
+        total += extra + 1
+        if total > MAX_DOSES:
+            raise InputError(
+                f"{origin} line {line}, ADDL: more than {MAX_DOSES:,} doses in the table"
+            )
         given = doses.setdefault(subject, {}).setdefault(drug, [])
         given += [(time + k * interval, amount, line) for k in range(extra + 1)]
         if interval > 0:
@@ -236,9 +238,12 @@ def _drug(origin: str, line: int, cells: Mapping[str, str], maps: Mapping[int, s
     if cmt.lower() in drug_names():
         return DRUGS[drug_names()[cmt.lower()]].name
     try:
-        number = int(float(cmt))
+        value = float(cmt)
     except ValueError:
         return find_drug(f"{origin} line {line}, CMT", cmt).name
+    if not math.isfinite(value) or value != int(value):
+        raise InputError(f"{origin} line {line}, CMT: {inputs.shown(cmt)} is not a compartment")
+    number = int(value)
     if number not in maps:
         raise InputError(
             f"{origin} line {line}, CMT: compartment {number} names no drug; add a DRUG column"
