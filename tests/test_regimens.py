@@ -14,6 +14,7 @@ import marrowsim
 from marrowsim.cli import main
 from marrowsim.errors import InputError
 from marrowsim.io.scenario import load_scenario
+from marrowsim.parameters import load_table
 from marrowsim.treatments.dosing import read_dosing
 from marrowsim.treatments.regimens import DRUGS, Course, check_regimens, regimen_parameters
 
@@ -70,6 +71,15 @@ def write(folder: Path, text: str, name: str = "dosing.csv") -> Path:
 
 def test_a_regimen_sets_the_parameters_of_the_sections():
     assert scenario(regimens=[HATG, CSA]).parameters == scenario(**SECTIONS).parameters
+
+
+def test_every_registered_drug_sets_parameters_of_the_table():
+    table = load_table()
+    for drug in DRUGS.values():
+        full = Course(drug.name, 1.0, 0.0, 2.0, 1.0 if drug.taper else 0.0, 1.0, 12.0)
+        assert set(full.parameters()) <= set(table.names), drug.name
+        for unit, factor in drug.dose.units.items():
+            assert unit == unit.lower() and factor > 0
 
 
 def test_drug_aliases_and_units():

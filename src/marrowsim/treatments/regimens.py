@@ -152,7 +152,8 @@ def find_drug(field: str, value: Any) -> Drug:
     name = inputs.text(field, value, max_chars=inputs.MAX_KEY_CHARS, min_chars=1)
     found = drug_names().get(name.strip().lower())
     if found is None:
-        raise InputError(f"{field}: " + inputs.unknown_name("drug", name, drug_names()))
+        hint = f"the drugs are {', '.join(DRUGS)}"
+        raise InputError(f"{field}: " + inputs.unknown_name("drug", name, drug_names(), hint))
     return DRUGS[found]
 
 
