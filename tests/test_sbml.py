@@ -75,6 +75,10 @@ def test_export_is_valid_sbml_with_units_sources_events_and_readouts():
         "time >= (cyclosporine_full_dose_days + cyclosporine_start_day"
         " + 2 * cyclosporine_taper_days / 3)",
         "time >= (cyclosporine_full_dose_days + cyclosporine_start_day + cyclosporine_taper_days)",
+        "time >= eltrombopag_start_day",
+        "time >= (eltrombopag_days + eltrombopag_start_day)",
+        "time >= filgrastim_start_day",
+        "time >= (filgrastim_days + filgrastim_start_day)",
     }
     # the clinical events (diagnosis, transfusions, deaths) are SBML events too
     ids = {sbml.getEvent(k).getId() for k in range(sbml.getNumEvents())}
