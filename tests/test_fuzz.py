@@ -261,6 +261,77 @@ def api_keywords() -> st.SearchStrategy[ApiCase]:
     return build()
 
 
+DRUGS = ["horse_atg", "hatg", "rabbit_atg", "ratg", "cyclosporine", "csa"]
+REGIMEN_KEYS = ["drug", "dose", "start_day", "start", "duration_days", "taper_days",
+                "target_trough"]  # fmt: skip
+amounts = st.one_of(
+    st.floats(0, 80).map(lambda v: f"{v:g} mg/kg/day"),
+    st.sampled_from(["40 mg", "1e400 mg/kg/day", "-1 mg/kg/day", "mg/kg/day", "40", "250 ng/mL",
+                     "10 mg/day", "nan mg/kg/day", "1_0 mg/kg/d", "4 0 mg/kg/day"]),
+    st.fixed_dictionaries({"value": values, "unit": st.one_of(hostile_text, values)}),
+    values,
+)  # fmt: skip
+
+
+@st.composite
+def regimen(draw) -> Any:
+    entry: dict[Any, Any] = {"drug": draw(st.one_of(st.sampled_from(DRUGS).flatmap(near), values))}
+    for key in draw(st.lists(st.sampled_from(REGIMEN_KEYS).flatmap(near), max_size=5)):
+        if key in ("dose", "target_trough"):
+            entry[key] = draw(amounts)
+        elif key == "start":
+            entry[key] = draw(
+                st.one_of(
+                    st.dictionaries(st.sampled_from(["day", "after_diagnosis_days", "x"]),
+                                    st.one_of(st.floats(0, 10), values), max_size=2),
+                    values,
+                )
+            )  # fmt: skip
+        else:
+            entry[key] = draw(st.one_of(st.floats(0, 400), values))
+    return draw(st.one_of(st.just(entry), values))
+
+
+dosing_cells = st.one_of(
+    st.integers(-2, 30).map(str),
+    st.sampled_from(["", ".", "0.5", "1e400", "nan", "hatg", "csa", "aspirin", '"', "1,2"]),
+    hostile_text,
+)
+DOSING_COLUMNS = ["ID", "TIME", "TIME[h]", "EVID", "AMT", "CMT", "II", "ADDL", "DRUG", "SS", "DV"]
+
+
+@st.composite
+def dosing_table(draw) -> str:
+    header = draw(st.lists(st.sampled_from(DOSING_COLUMNS).flatmap(near), min_size=1, max_size=8))
+    rows = draw(st.lists(st.lists(dosing_cells, min_size=len(header), max_size=len(header) + 1),
+                         max_size=4))  # fmt: skip
+    return "\n".join(",".join(cells) for cells in [header, *rows]) + "\n"
+
+
+@surface("regimens")
+def regimens() -> st.SearchStrategy[Case]:
+    scenario = st.builds(
+        lambda entries, enrolment, days: {"days": days, "enrolment": enrolment,
+                                          "regimens": entries},
+        st.one_of(st.lists(regimen(), max_size=3), values),
+        st.sampled_from(["start", "diagnosis"]),
+        st.sampled_from([3, 3.5]),
+    )  # fmt: skip
+    return st.one_of(
+        scenario.map(lambda raw: Case(["run", "s.yaml"], {"s.yaml": as_yaml(raw)})),
+        dosing_table().map(
+            lambda text: Case(["run", "healthy", "--days", "3", "--dosing", "d.csv"],
+                              {"d.csv": text})
+        ),
+        st.tuples(dosing_table(), st.one_of(st.just("d.csv"), values)).map(
+            lambda parts: Case(
+                ["run", "s.yaml"],
+                {"d.csv": parts[0], "s.yaml": as_yaml({"days": 3, "regimens_from": parts[1]})},
+            )
+        ),
+    )  # fmt: skip
+
+
 # -- the checks -----------------------------------------------------------------
 
 

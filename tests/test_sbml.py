@@ -77,6 +77,10 @@ def test_export_is_valid_sbml_with_units_sources_events_and_readouts():
         "time >= (cyclosporine_full_dose_days + cyclosporine_start_day"
         " + 2 * cyclosporine_taper_days / 3)",
         "time >= (cyclosporine_full_dose_days + cyclosporine_start_day + cyclosporine_taper_days)",
+        "time >= eltrombopag_start_day",
+        "time >= (eltrombopag_days + eltrombopag_start_day)",
+        "time >= filgrastim_start_day",
+        "time >= (filgrastim_days + filgrastim_start_day)",
     }
     # the clinical events (diagnosis, transfusions, deaths) are SBML events too
     ids = {sbml.getEvent(k).getId() for k in range(sbml.getNumEvents())}
@@ -229,3 +233,24 @@ def test_roadrunner_reproduces_a_course_with_transfusions():
     away = near > 0.02
     relative = np.abs(ours_daily - daily) / np.maximum(np.abs(daily), 1e-12)
     assert relative[away].max() < 1e-4, relative[away].max()
+
+
+@pytest.mark.slow
+def test_roadrunner_reproduces_growth_factors_and_the_eltrombopag_hold():
+    # eltrombopag 150 mg/day takes healthy platelets past the 400 ceiling, so
+    # the weekly visits hold it (and resume it below 300); filgrastim over two weeks
+    settings = {
+        "eltrombopag.dose_mg_per_day": 150,
+        "eltrombopag.resume_below_platelets": 300,
+        "eltrombopag.start_day": 5,
+        "eltrombopag.days": 150,
+        "filgrastim.dose_ug_per_kg_day": 5,
+        "filgrastim.start_day": 20,
+        "filgrastim.days": 14,
+    }
+    days = 200
+    result = marrowsim.simulate("healthy", days=days, set=settings)
+    assert (result.events["event"] == "eltrombopag_visit").sum() >= 2
+    ours = _ours(result)
+    theirs = _roadrunner(export_scenario("healthy", overrides=settings), days)
+    assert _worst(ours, theirs) < 1e-4

@@ -110,6 +110,14 @@ def run(
     set_: Annotated[
         list[str] | None, typer.Option("--set", help="override one scenario key: KEY=VALUE")
     ] = None,
+    dosing: Annotated[
+        str | None,
+        typer.Option(
+            "--dosing",
+            help="NONMEM-style dosing table (CSV: ID, TIME, EVID, AMT, DRUG or CMT, II, ADDL)"
+            " giving the scenario's regimens (as --set regimens_from=FILE)",
+        ),
+    ] = None,
     fmt: Annotated[str, typer.Option("--format", help="timecourse format: csv or parquet")] = "csv",
     out: Annotated[str, typer.Option(help="output folder (replaced whole)")] = "out/run",
     workers: Annotated[str | None, typer.Option(help="threads (default: all cores)")] = None,
@@ -126,6 +134,8 @@ def run(
     n_every = _number("--every", every, positive=True)
     n_workers = _number("--workers", workers, whole=True, minimum=1, maximum=4096)
     overrides = _sets(set_ or [])
+    if dosing is not None:
+        overrides["regimens_from"] = inputs.path_text("--dosing", dosing)
     folder = check_writable(out)
     pause_for_tests("simulate")
 

@@ -44,4 +44,6 @@ TREATMENTS = {
     "hatg": ("hatg_dose_mg_per_kg_day", "hatg_start_day"),
     "ratg": ("ratg_dose_mg_per_kg_day", "ratg_start_day"),
     "cyclosporine": ("cyclosporine_dose_mg_per_kg_day", "cyclosporine_start_day"),
+    "eltrombopag": ("eltrombopag_dose_mg_per_day", "eltrombopag_start_day"),
+    "filgrastim": ("filgrastim_dose_ug_per_kg_day", "filgrastim_start_day"),
 }

@@ -6,11 +6,18 @@ table) and the run (days, output interval). Parameters are set either under
 {strength: 0.5}`` sets ``immune_strength``. ``--set KEY=VALUE`` on the command
 line edits one key with the same dotted paths (``--set immune.strength=0.5``,
 ``--set parameters.hsc_pool_size=20000``, ``--set days=365``).
+
+Drug courses can also be written as regimens (``regimens:``, a list of
+courses with units, or ``regimens_from:``, a NONMEM-style dosing table; see
+:mod:`marrowsim.treatments`); they are folded into the parameters too. The
+order, later winning: the table, parameter sections, regimens, then
+``parameters:`` and ``--set``.
 """
 
 from __future__ import annotations
 
 import copy
+import os
 from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
@@ -22,6 +29,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from marrowsim.errors import InputError
 from marrowsim.io import inputs
 from marrowsim.parameters import load_table
+from marrowsim.treatments import dosing, regimens
 
 RUN_FIELDS = (
     "name",
@@ -33,8 +41,10 @@ RUN_FIELDS = (
     "enrolment_delay_days",
     "parameters",
 )
-# the run fields that take text (every other scenario key is a number)
-TEXT_FIELDS = ("name", "description", "enrolment")
+# treatment sections, folded into parameters (marrowsim.treatments)
+TREATMENT_FIELDS = ("regimens", "regimens_from")
+# the keys that take text (every other scenario key is a number)
+TEXT_FIELDS = ("name", "description", "enrolment", "regimens_from")
 # when day 0 of the outputs is: the start of each patient's simulated history,
 # or its diagnosis (severe criteria first met), as a trial counts from enrolment
 ENROLMENT = ("start", "diagnosis")
@@ -90,10 +100,15 @@ def builtin_text(name: str) -> str:
     return resources.files("marrowsim.scenarios").joinpath(f"{name}.yaml").read_text()
 
 
+def _is_file(source: str | Path) -> bool:
+    text = str(source)
+    return isinstance(source, Path) or text.endswith((".yaml", ".yml")) or "/" in text
+
+
 def _raw(source: str | Path) -> tuple[Any, str]:
     text_origin = str(source)
     origin = inputs.shown(text_origin)
-    if isinstance(source, Path) or text_origin.endswith((".yaml", ".yml")) or "/" in text_origin:
+    if _is_file(source):
         path = Path(source)
         try:
             if not path.is_file():
@@ -152,9 +167,16 @@ def apply_set(raw: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
         if parts[0] in RUN_FIELDS and parts[0] != "parameters":
             raw[parts[0]] = value
             return raw
+        if parts[0] == "regimens_from":
+            # a path on the command line is relative to the working folder
+            if isinstance(value, str) and value.strip():
+                inputs.path_text("--set regimens_from", value)
+                value = os.path.abspath(value)
+            raw["regimens_from"] = value
+            return raw
         if parts[0] in table:
             return _set_parameter(raw, parts[0], value)
-        allowed = [f for f in RUN_FIELDS if f != "parameters"]
+        allowed = [f for f in RUN_FIELDS if f != "parameters"] + ["regimens_from"]
         raise InputError(
             inputs.unknown_name("scenario key", key, allowed + list(table.names), PARAMETERS_HINT)
         )
@@ -182,19 +204,24 @@ def _dotted_parameter_names() -> list[str]:
     return [f"parameters.{n}" for n in load_table().names]
 
 
-def check_scenario(raw: Any) -> dict[str, Any]:
+def check_scenario(raw: Any, folder: Path | None = None) -> dict[str, Any]:
     """Validate raw scenario keys (from a file, a mapping, ``--set``) strictly:
     every key known at every level, numbers that are numbers, mappings where
     mappings belong, text of bounded length. Returns the ``Scenario`` fields,
-    with ``section: {key: value}`` groups folded into ``parameters``."""
+    with ``section: {key: value}`` groups and regimens folded into
+    ``parameters``. ``folder``: where ``regimens_from`` paths are found (the
+    scenario file's folder; the working folder if None)."""
     raw = inputs.mapping("scenario", raw, what="scenario keys to values", allow_null=False)
     table = load_table()
     out: dict[str, Any] = {}
     grouped: dict[str, float] = {}
     explicit: dict[str, float] = {}
+    treatments: dict[str, Any] = {}
     for key, value in raw.items():
         inputs.key("scenario", key)
-        if key == "name":
+        if key in TREATMENT_FIELDS:
+            treatments[key] = value  # checked once enrolment is known
+        elif key == "name":
             out["name"] = inputs.text("name", value, max_chars=inputs.MAX_NAME_CHARS, min_chars=1)
         elif key == "description":
             out["description"] = inputs.text(
@@ -241,12 +268,57 @@ def check_scenario(raw: Any) -> dict[str, Any]:
                     )
                 grouped[f"{key}_{name}"] = inputs.number(f"{key}.{name}", v)
         else:
-            allowed = list(RUN_FIELDS) + list(inputs.sections()) + _group_names(table.names)
-            keys = ", ".join(list(RUN_FIELDS) + list(inputs.sections()))
+            fields = list(RUN_FIELDS) + list(TREATMENT_FIELDS) + list(inputs.sections())
+            allowed = fields + _group_names(table.names)
+            keys = ", ".join(fields)
             hint = f"keys are {keys} or a parameter section such as immune; {PARAMETERS_HINT}"
             raise InputError(inputs.unknown_name("scenario key", key, allowed, hint))
-    out["parameters"] = {**grouped, **explicit}  # explicit names (and --set) win over sections
+    courses = _courses(treatments, out.get("enrolment", "start"), folder)
+    # later wins: sections, then regimens, then explicit names (and --set)
+    out["parameters"] = {**grouped, **regimens.regimen_parameters(courses), **explicit}
     return out
+
+
+def _courses(
+    treatments: Mapping[str, Any], enrolment: str, folder: Path | None
+) -> list[regimens.Course]:
+    courses = regimens.check_regimens("regimens", treatments.get("regimens"), enrolment)
+    if treatments.get("regimens_from") is not None:
+        courses += _dosing_table(treatments["regimens_from"], folder)
+    return courses
+
+
+def _dosing_table(value: Any, folder: Path | None) -> list[regimens.Course]:
+    """``regimens_from: dosing.csv`` or ``{file: dosing.csv, compartments: {1: hatg}}``."""
+    field = "regimens_from"
+    compartments: dict[int, str] = {}
+    if isinstance(value, Mapping):
+        entries = inputs.mapping(field, value, what="file and compartments")
+        for key in entries:
+            inputs.key(field, key)
+            if key not in ("file", "compartments"):
+                raise InputError(
+                    f"{field}: " + inputs.unknown_name("key", key, ["file", "compartments"])
+                )
+        if "file" not in entries:
+            raise InputError(f"{field}: file is missing; write {{file: dosing.csv}}")
+        maps = inputs.mapping(
+            f"{field}.compartments", entries.get("compartments"), what="CMT numbers to drugs"
+        )
+        for number, drug in maps.items():
+            where = f"{field}.compartments.{inputs.shown(number)}"
+            cmt = inputs.whole(where, number, ge=1, le=10**6)
+            compartments[cmt] = regimens.find_drug(where, drug).name
+        value = entries["file"]
+        field = f"{field}.file"
+    name = inputs.text(field, value, max_chars=inputs.MAX_PATH_BYTES, min_chars=1)
+    inputs.path_text(field, name)
+    path = Path(name)
+    if not path.is_absolute():
+        path = (folder or Path.cwd()) / path
+    return dosing.read_dosing(
+        path, compartments=compartments, origin=f"{field} {inputs.shown(name)}"
+    )
 
 
 def load_scenario(
@@ -256,6 +328,7 @@ def load_scenario(
     """Load a built-in name, a YAML file or a mapping, apply ``--set`` overrides,
     validate, and check every parameter against its bounds."""
     raw: Any
+    folder = None
     if isinstance(source, Scenario):
         raw, origin = source.model_dump(), source.name
     elif isinstance(source, Mapping):
@@ -266,6 +339,8 @@ def load_scenario(
         if isinstance(source, str):
             inputs.text("scenario", source, max_chars=inputs.MAX_PATH_BYTES, min_chars=1)
         raw, origin = _raw(source)
+        if _is_file(source):
+            folder = Path(source).resolve().parent
     else:
         raise InputError(
             f"scenario: expected a name, a YAML file or a mapping, got {inputs.kind(source)}"
@@ -286,7 +361,7 @@ def load_scenario(
             if not isinstance(item, tuple) or len(item) != 2:
                 raise InputError(f"set: expected (key, value) pairs, got {inputs.kind(item)}")
             raw = apply_set(raw, item[0], item[1])
-        fields = check_scenario(raw)
+        fields = check_scenario(raw, folder)
     except InputError as error:
         raise InputError(f"{label}: {error}") from None
     fields.setdefault("name", origin if isinstance(origin, str) and origin else "scenario")

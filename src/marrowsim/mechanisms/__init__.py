@@ -17,8 +17,10 @@ from marrowsim.mechanisms.bleeding import Bleeding
 from marrowsim.mechanisms.blood_loss import BloodLoss
 from marrowsim.mechanisms.cyclosporine import Cyclosporine
 from marrowsim.mechanisms.diagnosis import Diagnosis
+from marrowsim.mechanisms.eltrombopag import Eltrombopag
 from marrowsim.mechanisms.erythroid import Erythroid
 from marrowsim.mechanisms.feedback import Feedback
+from marrowsim.mechanisms.filgrastim import Filgrastim
 from marrowsim.mechanisms.granulocytic import Granulocytic
 from marrowsim.mechanisms.immune import ImmuneAttack
 from marrowsim.mechanisms.infection import Infection
@@ -32,8 +34,9 @@ from marrowsim.mechanisms.transfusion import Transfusion
 
 def default_mechanisms() -> tuple[Mechanism, ...]:
     """The mechanisms of the core marrow + immune-attack model, in order:
-    exposures (their kill rates are read by the marrow and the T cells) and
-    the immunosuppressive drugs (read by the T cells), the
+    exposures (their kill rates are read by the marrow and the T cells), the
+    immunosuppressive drugs (read by the T cells) and the growth factors
+    eltrombopag and filgrastim (read by the hormone feedback), the
     marrow and its disease, the clinic (diagnosis, the causes of death and
     bleeding), then supportive care (events at one time fire in this order, so
     a bleeding episode is logged before the transfusion that answers it)."""
@@ -42,6 +45,8 @@ def default_mechanisms() -> tuple[Mechanism, ...]:
         Benzene(),
         Antithymocyte(),
         Cyclosporine(),
+        Eltrombopag(),
+        Filgrastim(),
         ImmuneAttack(),
         BloodLoss(),
         StemCells(),
@@ -67,10 +72,12 @@ __all__ = [
     "BloodLoss",
     "Cyclosporine",
     "Diagnosis",
+    "Eltrombopag",
     "Erythroid",
     "Event",
     "EventAction",
     "Feedback",
+    "Filgrastim",
     "Granulocytic",
     "ImmuneAttack",
     "Infection",

@@ -18,7 +18,13 @@
 Each hormone acts on its lineage through a saturating gain equal to 1 at its
 baseline level (``saturating_gain``). An IFN-gamma block of TPO signalling, if
 another mechanism publishes ``tpo_signalling_block``, lowers the TPO gain and
-the TPO drive on HSC (``tpo_hsc_relative``).
+the TPO drive on HSC (``tpo_hsc_relative``); a c-MPL agonist's TPO-equivalent
+signal (``eltrombopag_tpo_equivalent``, in units of the healthy TPO signal)
+adds to the effective TPO after that block, since the agonist binds the
+receptor's transmembrane domain and not TPO's site (Alvarado et al., Blood
+2019;133:2043). Filgrastim (``filgrastim_gcsf``, ng/mL) adds to the
+endogenous G-CSF in both G-CSF gains and in the ``gcsf`` readout (total
+serum G-CSF, as measured); the endogenous state's clearance is unchanged.
 """
 
 from __future__ import annotations
@@ -76,7 +82,13 @@ class Feedback(Mechanism):
 
     def signals(self, c: Context) -> dict:
         s, p = c.s, c.p
-        tpo_effective = s.thrombopoietin * (1 - c.signal("tpo_signalling_block", 0))
+        # a c-MPL agonist (eltrombopag) adds its TPO-equivalent signal after the
+        # IFN-gamma block, which binds TPO itself; exogenous G-CSF (filgrastim)
+        # adds to the endogenous level
+        tpo_effective = s.thrombopoietin * (
+            1 - c.signal("tpo_signalling_block", 0)
+        ) + p.tpo_baseline * c.signal("eltrombopag_tpo_equivalent", 0)
+        gcsf = s.granulocyte_csf + c.signal("filgrastim_gcsf", 0)
         return {
             "epo_erythroid_gain": saturating_gain(
                 s.erythropoietin, p.epo_baseline, p.epo_erythroid_max_gain
@@ -86,11 +98,9 @@ class Feedback(Mechanism):
             ),
             "tpo_hsc_relative": tpo_effective / p.tpo_baseline,
             "gcsf_granulocyte_gain": saturating_gain(
-                s.granulocyte_csf, p.gcsf_baseline, p.gcsf_granulocyte_max_gain
+                gcsf, p.gcsf_baseline, p.gcsf_granulocyte_max_gain
             ),
-            "gcsf_release_gain": saturating_gain(
-                s.granulocyte_csf, p.gcsf_baseline, p.gcsf_release_max_gain
-            ),
+            "gcsf_release_gain": saturating_gain(gcsf, p.gcsf_baseline, p.gcsf_release_max_gain),
         }
 
     def rates(self, c: Context) -> dict:
@@ -144,5 +154,6 @@ class Feedback(Mechanism):
         return {
             "epo": s.erythropoietin,
             "tpo": s.thrombopoietin,
-            "gcsf": s.granulocyte_csf * PG_PER_NG,
+            # as an assay measures it: endogenous G-CSF and filgrastim
+            "gcsf": (s.granulocyte_csf + c.signal("filgrastim_gcsf", 0)) * PG_PER_NG,
         }

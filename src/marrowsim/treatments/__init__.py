@@ -1,0 +1,1 @@
+"""Treatments as data: regimens in scenario files and NONMEM-style dosing tables."""
