@@ -57,10 +57,13 @@ def test_statuses_come_from_the_allowed_set_and_add_up(quick):
         else:
             assert row["status"] == "not simulated" and row["simulated"] is None
             assert row["note"].startswith("not simulated: ")
-    # the treatment targets name what they need
-    row = next(r for r in rows if r["id"] == "scheinberg-2011-6m")
-    assert "ATG and cyclosporine (issue 12)" in row["note"]
+    # a target not simulated yet names what it needs
+    row = next(r for r in rows if r["id"] == "hsct-msd-survival")
+    assert "transplant" in row["note"]
     assert set(MISSING) & set(RECIPES) == set()
+    # the immunosuppression targets are simulated, with both arms reported
+    row = next(r for r in rows if r["id"] == "scheinberg-2011-6m")
+    assert set(row["simulated"]) == {"hatg_csa", "ratg_csa"}
 
 
 def test_what_the_model_can_simulate_passes(quick):

@@ -10,14 +10,7 @@ tolerance returns (spontaneous remissions in about 13% of adults,
 Haematologica 2001;86:928) and grows as tolerance is lost further (moderate AA
 progresses to severe in about a fifth of adults, Kwon et al., Int J Hematol
 2010). Effectors expand on antigen,
-restrained by regulatory T cells, and die. Tolerance is also restored (the
-drive decays) while regulatory T cells dominate the effectors: at
-``immune_tolerance_restoration_rate * D^4 / (D^4 + 1)`` with
-``D = t_regulatory / (immune_regulatory_balance * t_effector)``, negligible in
-an established attack (effectors abundant) and fast when immunosuppression
-holds the effectors down and spares regulatory T cells, so a course of it can
-end an attack for good, and stopping it too early lets the attack return
-(relapse). Regulatory T cells are induced by
+restrained by regulatory T cells, and die. Regulatory T cells are induced by
 effector activity. Both are killed by ionising radiation as lymphocytes
 (signal ``radiation_lymphocyte_kill_rate``) and depleted by antithymocyte
 globulin (``atg_effector_kill_rate``, ``atg_regulatory_kill_rate``);
@@ -86,8 +79,6 @@ class ImmuneAttack(Mechanism):
         "immune_tolerance_recovery_rate",
         "immune_escalation_rate",
         "immune_escalation_max_fold",
-        "immune_tolerance_restoration_rate",
-        "immune_regulatory_balance",
         "t_effector_activation_rate",
         "t_effector_expansion_rate",
         "t_effector_death_rate",
@@ -150,10 +141,6 @@ class ImmuneAttack(Mechanism):
         antigen = c.signal("hsc_relative", s.hsc_cells / p.hsc_pool_size)
         antigen_drive = antigen / (antigen + p.immune_antigen_half_saturation)
         suppression = 1 / (1 + s.t_regulatory / p.t_regulatory_suppression_half)
-        # regulatory over effector T cells, relative to the balance at which
-        # tolerance is restored at half its largest rate: high only when the
-        # effectors are held down and regulatory T cells are spared
-        dominance = s.t_regulatory / (p.immune_regulatory_balance * s.t_effector + 1e-6)
         # T cells are lymphocytes, the most radiosensitive cells
         radiation_kill = c.signal("radiation_lymphocyte_kill_rate", 0)
         # cyclosporine blocks activation and IL-2-driven expansion (reversibly)
@@ -188,12 +175,9 @@ class ImmuneAttack(Mechanism):
             # at (recovery - escalation) with drive = M / (1 + (M - 1) exp(x)),
             # without an exponential to overflow
             "autoimmune_drive": u.immune_attack_on
+            * (p.immune_escalation_rate - p.immune_tolerance_recovery_rate)
             * s.autoimmune_drive
-            * (
-                (p.immune_escalation_rate - p.immune_tolerance_recovery_rate)
-                * (1 - s.autoimmune_drive / p.immune_escalation_max_fold)
-                - p.immune_tolerance_restoration_rate * dominance**4 / (dominance**4 + 1)
-            ),
+            * (1 - s.autoimmune_drive / p.immune_escalation_max_fold),
         }
 
     def steady_state(self, p: Namespace) -> dict:

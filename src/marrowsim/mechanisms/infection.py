@@ -79,7 +79,10 @@ class Infection(Mechanism):
         )
         on = c.u.antimicrobial_prophylaxis_on
         care = (1 - on * (1 - p.antimicrobial_hazard_ratio)) * (
-            1 - on * p.antimicrobial_antifungal_era * (1 - p.antimicrobial_antifungal_era_hazard_ratio)
+            1
+            - on
+            * p.antimicrobial_antifungal_era
+            * (1 - p.antimicrobial_antifungal_era_hazard_ratio)
         )
         return {"infection_hazard": p.infection_death_rate * relative * care}
 
