@@ -270,7 +270,9 @@ def check_scenario(raw: Any, folder: Path | None = None) -> dict[str, Any]:
         else:
             fields = list(RUN_FIELDS) + list(TREATMENT_FIELDS) + list(inputs.sections())
             allowed = fields + _group_names(table.names)
-            keys = ", ".join(fields)
+            # the enrolment_* fields are named once, as enrolment_*, to keep it one short line
+            shown = [f for f in fields if not f.startswith("enrolment_")]
+            keys = ", ".join(shown).replace("enrolment", "enrolment, enrolment_*")
             hint = f"keys are {keys} or a parameter section such as immune; {PARAMETERS_HINT}"
             raise InputError(inputs.unknown_name("scenario key", key, allowed, hint))
     courses = _courses(treatments, out.get("enrolment", "start"), folder)

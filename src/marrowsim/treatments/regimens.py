@@ -45,6 +45,8 @@ MAX_REGIMENS = 50  # courses in one scenario (one per drug for now)
 MAX_COURSE_DAYS = 36500  # the longest run
 
 _MG_PER_KG_DAY = {"mg/kg/day": 1.0, "mg/kg/d": 1.0, "mg/kg/24h": 1.0, "mg/kg per day": 1.0}
+_MG_PER_DAY = {"mg/day": 1.0, "mg/d": 1.0, "mg/24h": 1.0, "mg per day": 1.0}
+_UG_PER_KG_DAY = {"ug/kg/day": 1.0, "µg/kg/day": 1.0, "μg/kg/day": 1.0, "mcg/kg/day": 1.0}
 _NG_PER_ML = {"ng/ml": 1.0, "ug/l": 1.0, "µg/l": 1.0, "μg/l": 1.0, "mcg/l": 1.0}
 
 
@@ -129,6 +131,35 @@ DRUGS: dict[str, Drug] = {
             ),
             interval_h="cyclosporine_dosing_interval_h",
             note="oral, twice daily; the full dose, then the taper to zero at the course's end",
+        ),
+        Drug(
+            name="eltrombopag",
+            aliases=("epag", "promacta", "revolade"),
+            label="eltrombopag",
+            dose=Quantity(
+                "eltrombopag_dose_mg_per_day",
+                "mg/day",
+                _MG_PER_DAY,
+                "eltrombopag is a flat oral dose (150 mg/day in severe AA, 75 in East Asian"
+                " patients)",
+            ),
+            start="eltrombopag_start_day",
+            course="eltrombopag_days",
+            note="oral, once daily, held above a platelet ceiling at weekly visits",
+        ),
+        Drug(
+            name="filgrastim",
+            aliases=("g-csf", "gcsf"),
+            label="filgrastim",
+            dose=Quantity(
+                "filgrastim_dose_ug_per_kg_day",
+                "ug/kg/day",
+                _UG_PER_KG_DAY,
+                "filgrastim doses are written per kg per day (5 ug/kg/day)",
+            ),
+            start="filgrastim_start_day",
+            course="filgrastim_days",
+            note="subcutaneous, once daily",
         ),
     )
 }
