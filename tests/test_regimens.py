@@ -98,6 +98,28 @@ def test_drug_aliases_and_units():
     }
 
 
+def test_growth_factor_regimens_take_their_own_units():
+    both = scenario(
+        regimens=[
+            {"drug": "epag", "dose": "150 mg/day", "start_day": 1, "duration_days": 180},
+            {"drug": "g-csf", "dose": "5 ug/kg/day", "duration_days": 14},
+        ]
+    )
+    assert both.parameters == {
+        "eltrombopag_dose_mg_per_day": 150.0,
+        "eltrombopag_start_day": 1.0,
+        "eltrombopag_days": 180.0,
+        "filgrastim_dose_ug_per_kg_day": 5.0,
+        "filgrastim_start_day": 0.0,
+        "filgrastim_days": 14.0,
+    }
+    refused(
+        "regimens[0].dose",
+        "flat oral dose",
+        regimens=[{"drug": "eltrombopag", "dose": "2 mg/kg/day", "duration_days": 10}],
+    )
+
+
 def test_a_regimen_gives_the_same_simulation_as_the_sections():
     run = {"days": 12, "every": 2}
     by_regimen = marrowsim.simulate({"name": "t", **run, "regimens": [HATG, CSA]})
