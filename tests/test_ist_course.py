@@ -43,3 +43,35 @@ def test_antifungal_era_care_multiplies_the_infection_hazard():
     assert hazard_before > 0
     ratio = load_table()["antimicrobial_antifungal_era_hazard_ratio"].value
     assert hazard_after == pytest.approx(ratio * hazard_before, rel=1e-6)
+
+
+def test_enrolment_delay_needs_enrolment_at_diagnosis():
+    with pytest.raises(marrowsim.InputError, match=r"enrolment_delay_days.*enrolment: diagnosis"):
+        marrowsim.load_scenario({"name": "t", "enrolment_delay_days": 5})
+
+
+def test_a_start_after_diagnosis_counts_from_diagnosis_with_a_delay():
+    keys = {"name": "t", "enrolment": "diagnosis", "enrolment_delay_days": 28}
+    course = {"drug": "hatg", "dose": "40 mg/kg/day", "duration_days": 4}
+    later = marrowsim.load_scenario(
+        {**keys, "regimens": [{**course, "start": {"after_diagnosis_days": 30}}]}
+    )
+    assert later.parameters["hatg_start_day"] == 2  # day 0 is day 28 after diagnosis
+    with pytest.raises(marrowsim.InputError, match="comes before the enrolment"):
+        marrowsim.load_scenario(
+            {**keys, "regimens": [{**course, "start": {"after_diagnosis_days": 10}}]}
+        )
+
+
+def test_missing_counts_are_no_response():
+    from marrowsim.clinic.response import responses
+
+    days = np.arange(0.0, 200.0)
+    good = np.ones((2, len(days)))
+    readouts = {"hb": 11 * good, "anc": 2 * good, "platelets": 150 * good, "retic": 70 * good}
+    readouts["anc"][1, 50:] = np.nan  # a failed integration from day 50
+    alive = np.ones((2, len(days)), dtype=bool)
+    r = responses(days, readouts, alive, np.zeros((2, len(days))), np.zeros(2))
+    assert r.at["6_months"][0] == "complete" and r.at["6_months"][1] is None
+    assert r.first_response_day[0] == 1  # after the start, not on it
+    assert np.isnan(r.relapse_day[1])

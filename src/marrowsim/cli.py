@@ -206,7 +206,8 @@ def _print_summary(result: Any, out: str) -> None:
         )
         if result.diagnosis_day is not None:
             console.print(
-                f"  enrolled at diagnosis: day {result.diagnosis_day[0]:.1f} of its history is day 0"
+                f"  diagnosed on day {result.diagnosis_day[0]:.1f} of its history; day 0 is"
+                f" {result.scenario.enrolment_delay_days:g} days later"
             )
         units = [f"{p[f'{k}_units']:g} {k} units" for k in ("rbc", "platelet") if p[f"{k}_units"]]
         if units:
@@ -238,7 +239,12 @@ def _print_survival(console: Any, result: Any) -> None:
     s = result.summary
     deaths = s["deaths"]
     if result.diagnosis_day is not None:
-        console.print("  enrolled at diagnosis (day 0 = each patient's diagnosis)")
+        delay = result.scenario.enrolment_delay_days
+        console.print(
+            "  enrolled at diagnosis (day 0 = each patient's diagnosis)"
+            if not delay
+            else f"  enrolled {delay:g} days after diagnosis (day 0 = the enrolment)"
+        )
     if not deaths["any"]:
         console.print(f"  no deaths by day {s['days']:g}")
     else:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from marrowsim.clinic.definitions import DIAGNOSIS_EVENT
+from marrowsim.clinic.definitions import CARE_INPUTS, DIAGNOSIS_EVENT
 from marrowsim.cohort import typical_patient
 from marrowsim.engine import Solver, integrate
 from marrowsim.errors import InputError
@@ -330,21 +330,24 @@ def _until_enrolment(
     chunk_size: int,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Integrate the diagnosed patients from diagnosis for
-    ``sc.enrolment_delay_days`` on the disease's own schedule (no care, no
-    longer awaiting diagnosis); returns who is alive at the end and the state
-    there (the others' rows unchanged)."""
+    ``sc.enrolment_delay_days`` on the disease's own schedule, no longer
+    awaiting diagnosis, with supportive care (``CARE_INPUTS``) from diagnosis
+    but no treatment; returns who is alive at the end and the state there (the
+    others' rows unchanged)."""
     index = np.flatnonzero(diagnosed)
     alive = np.zeros(len(diagnosed), dtype=bool)
     final = final.copy()
     span = np.array([0.0, sc.enrolment_delay_days])
     disease = [c for c in before if c.input != "awaiting_diagnosis"]
+    # supportive care counts from diagnosis in the work-up before day 0
+    care = [c for c in history.changes if c.from_enrolment and c.input in CARE_INPUTS]
     for start in range(0, len(index), chunk_size):
         part = index[start : start + chunk_size]
         run = integrate(
             model,
             final[part],
             history.params[part],
-            [c.subset(part).shifted(day[part]) for c in disease],
+            [c.subset(part).shifted(day[part]) for c in disease] + [c.subset(part) for c in care],
             span,
             solver=solver,
             atol_scale=history.atol_scale[part],

@@ -47,3 +47,7 @@ TREATMENTS = {
     "eltrombopag": ("eltrombopag_dose_mg_per_day", "eltrombopag_start_day"),
     "filgrastim": ("filgrastim_dose_ug_per_kg_day", "filgrastim_start_day"),
 }
+
+# inputs of supportive care (transfusions, anti-infectives): given from
+# diagnosis in the work-up before a delayed enrolment, unlike treatments
+CARE_INPUTS = ("transfusion_on", "antimicrobial_prophylaxis_on")

@@ -86,8 +86,16 @@ def responses(
     window_start = np.searchsorted(days, days - TRANSFUSION_FREE_DAYS, side="right")
     recent = given[:, 1:] - given[:, window_start] > 0
     code[recent] = 0
-    treated = days[None, :] >= start[:, None]  # False where start is NaN
-    code[~(alive & treated)] = -1
+    # a response comes after the start (False where start is NaN); a day
+    # whose counts are missing (a failed integration) reads as nothing
+    treated = days[None, :] > start[:, None]
+    counted = np.isfinite(
+        np.asarray(readouts["hb"], dtype=float)
+        + np.asarray(readouts["anc"], dtype=float)
+        + np.asarray(readouts["platelets"], dtype=float)
+        + np.asarray(readouts["retic"], dtype=float)
+    )
+    code[~(alive & treated & counted)] = -1
     labels = np.asarray(RESPONSE_LEVELS, dtype=object)
     at: dict[str, np.ndarray] = {}
     for name, offset in RESPONSE_LANDMARKS.items():
@@ -97,6 +105,9 @@ def responses(
         k = np.clip(np.searchsorted(days, when + 1e-9, side="right") - 1, 0, len(days) - 1)
         picked = code[np.arange(n), k]
         values[reached] = labels[np.maximum(picked[reached], 0)]
+        # dead by then: no response; counts missing (failed): not read
+        missing = reached & alive[np.arange(n), k] & ~counted[np.arange(n), k]
+        values[missing] = None
         at[name] = values
     responding = code >= 1
     hit = responding.any(axis=1)

@@ -275,16 +275,22 @@ def check_scenario(raw: Any, folder: Path | None = None) -> dict[str, Any]:
             keys = ", ".join(shown).replace("enrolment", "enrolment, enrolment_*")
             hint = f"keys are {keys} or a parameter section such as immune; {PARAMETERS_HINT}"
             raise InputError(inputs.unknown_name("scenario key", key, allowed, hint))
-    courses = _courses(treatments, out.get("enrolment", "start"), folder)
+    delay = float(out.get("enrolment_delay_days", 0.0))
+    if delay > 0 and out.get("enrolment", "start") != "diagnosis":
+        raise InputError(
+            f"enrolment_delay_days: {delay:g} needs enrolment: diagnosis (it is the time from"
+            " diagnosis to day 0)"
+        )
+    courses = _courses(treatments, out.get("enrolment", "start"), folder, delay)
     # later wins: sections, then regimens, then explicit names (and --set)
     out["parameters"] = {**grouped, **regimens.regimen_parameters(courses), **explicit}
     return out
 
 
 def _courses(
-    treatments: Mapping[str, Any], enrolment: str, folder: Path | None
+    treatments: Mapping[str, Any], enrolment: str, folder: Path | None, delay: float = 0.0
 ) -> list[regimens.Course]:
-    courses = regimens.check_regimens("regimens", treatments.get("regimens"), enrolment)
+    courses = regimens.check_regimens("regimens", treatments.get("regimens"), enrolment, delay)
     if treatments.get("regimens_from") is not None:
         courses += _dosing_table(treatments["regimens_from"], folder)
     return courses

@@ -3,7 +3,7 @@ Thymoglobulin).
 
 Each product is an intravenous course of ``<product>_dose_mg_per_kg_day`` on
 ``<product>_days`` consecutive days from ``<product>_start_day`` (counted from
-day 0 of the outputs: the diagnosis in a scenario that enrols at diagnosis),
+day 0 of the outputs: the enrolment in a scenario that enrols at diagnosis),
 given as a constant infusion over each day (input ``<product>_infusion``,
 mg/kg/day). Its lymphocyte-binding (active) globulin is a one-compartment
 concentration ``<product>_concentration`` (ug/mL):

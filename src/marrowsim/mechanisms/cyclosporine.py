@@ -3,7 +3,7 @@ titration at visits, taper; a reversible block of T-cell activation.
 
 Course (input ``cyclosporine_dose_given``, mg/kg/day before titration): the
 full dose ``cyclosporine_dose_mg_per_kg_day`` from ``cyclosporine_start_day``
-(counted from day 0 of the outputs: the diagnosis in a scenario that enrols
+(counted from day 0 of the outputs: the enrolment in a scenario that enrols
 at diagnosis) for ``cyclosporine_full_dose_days``, then tapered to zero in
 ``TAPER_STEPS`` equal reductions, the first at the end of the full dose and
 the last ``cyclosporine_taper_days`` later (0: stopped at once).
@@ -179,6 +179,12 @@ class Cyclosporine(Mechanism):
         s, p, u = c.s, c.p, c.u
         trough = s.cyclosporine_concentration * p.cyclosporine_trough_ratio
         target = p.cyclosporine_target_trough_ng_per_ml
+        dosing = (
+            1000
+            * u.cyclosporine_dose_given
+            * s.cyclosporine_titration_factor
+            / p.cyclosporine_volume_l_per_kg
+        )
         # the trough scales with the dose: move it to the target, by a
         # bounded step (a trough of ~0 just after the start doubles it)
         step = sympy.Min(
@@ -188,7 +194,10 @@ class Cyclosporine(Mechanism):
         return {
             TITRATION: EventAction(
                 jumps={"cyclosporine_titration_factor": s.cyclosporine_titration_factor * step},
+                # only once the average has settled (within 10% of its steady
+                # state), since the trough read is a steady-state trough
                 when=(p.cyclosporine_dose_mg_per_kg_day > 0)
+                & (s.cyclosporine_concentration * p.cyclosporine_elimination_rate >= 0.9 * dosing)
                 & (u.cyclosporine_dose_given > 0.999 * p.cyclosporine_dose_mg_per_kg_day)
                 & (target > 0)
                 & ((trough < p.cyclosporine_trough_low) | (trough > p.cyclosporine_trough_high)),

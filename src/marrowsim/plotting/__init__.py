@@ -81,7 +81,9 @@ def plot_survival(result: Result, path: Path) -> None:
         for cause in ("infection", "bleeding", "anaemia")
         if np.any(causes == cause)
     )
-    ax.set_xlabel("day" + (" from diagnosis" if result.diagnosis_day is not None else ""))
+    enrolled = result.diagnosis_day is not None
+    after = " from enrolment" if result.scenario.enrolment_delay_days else " from diagnosis"
+    ax.set_xlabel("day" + (after if enrolled else ""))
     ax.set_ylabel("fraction alive")
     ax.set_ylim(0, 1.02)
     ax.set_xlim(days[0], days[-1])

@@ -293,7 +293,7 @@ def _days(field: str, value: Any, *, gt: float | None = None) -> float:
     return inputs.number(field, value, gt=gt, ge=ge, le=MAX_COURSE_DAYS, unit="days")
 
 
-def _start(field: str, entry: Mapping[str, Any], enrolment: str) -> float:
+def _start(field: str, entry: Mapping[str, Any], enrolment: str, delay: float = 0.0) -> float:
     if "start_day" in entry and "start" in entry:
         raise InputError(f"{field}: give start_day or start, not both")
     if "start" not in entry:
@@ -318,10 +318,19 @@ def _start(field: str, entry: Mapping[str, Any], enrolment: str) -> float:
             " patient's history in this scenario; set enrolment: diagnosis (day 0 = diagnosis)"
             " or write start: {day: N}"
         )
-    return _days(f"{field}.start.{key}", value)
+    day = _days(f"{field}.start.{key}", value)
+    if key == "after_diagnosis_days" and delay > 0:
+        # day 0 is the enrolment, enrolment_delay_days after the diagnosis
+        if day < delay:
+            raise InputError(
+                f"{field}.start.after_diagnosis_days: {day:g} comes before the enrolment"
+                f" (enrolment_delay_days = {delay:g} after diagnosis, day 0 of the outputs)"
+            )
+        day -= delay
+    return day
 
 
-def check_course(field: str, raw: Any, enrolment: str = "start") -> Course:
+def check_course(field: str, raw: Any, enrolment: str = "start", delay: float = 0.0) -> Course:
     """One ``regimens:`` entry, checked, in the units of its parameters."""
     entry = inputs.mapping(field, raw, what="regimen keys (drug, dose, ...)", allow_null=False)
     for key in entry:
@@ -342,7 +351,7 @@ def check_course(field: str, raw: Any, enrolment: str = "start") -> Course:
         if key not in entry:
             raise InputError(f"{field}: {key} is missing for {drug.name}")
     dose = quantity(f"{field}.dose", entry["dose"], drug.dose, f"{drug.label} dose")
-    start = _start(field, entry, enrolment)
+    start = _start(field, entry, enrolment, delay)
     duration = _days(f"{field}.duration_days", entry["duration_days"], gt=0)
     taper = 0.0
     if drug.taper and "taper_days" in entry:
@@ -411,7 +420,9 @@ def check_bounds(course: Course) -> None:
         )
 
 
-def check_regimens(field: str, raw: Any, enrolment: str = "start") -> list[Course]:
+def check_regimens(
+    field: str, raw: Any, enrolment: str = "start", delay: float = 0.0
+) -> list[Course]:
     """The ``regimens:`` section: a list of courses, one per drug."""
     if raw is None:
         return []
@@ -421,7 +432,7 @@ def check_regimens(field: str, raw: Any, enrolment: str = "start") -> list[Cours
         )
     if len(raw) > MAX_REGIMENS:
         raise InputError(f"{field}: {len(raw)} courses; at most {MAX_REGIMENS}")
-    return [check_course(f"{field}[{i}]", entry, enrolment) for i, entry in enumerate(raw)]
+    return [check_course(f"{field}[{i}]", entry, enrolment, delay) for i, entry in enumerate(raw)]
 
 
 def regimen_parameters(courses: Sequence[Course]) -> dict[str, float]:
