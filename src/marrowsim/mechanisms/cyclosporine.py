@@ -152,16 +152,9 @@ class Cyclosporine(Mechanism):
         }
 
     def rates(self, c: Context) -> dict:
-        s, p, u = c.s, c.p, c.u
-        # mg/kg/day over L/kg is mg/L/day: 1000 ng/mL/day
-        dosing = (
-            1000
-            * u.cyclosporine_dose_given
-            * s.cyclosporine_titration_factor
-            / p.cyclosporine_volume_l_per_kg
-        )
+        s, p = c.s, c.p
         return {
-            "cyclosporine_concentration": dosing
+            "cyclosporine_concentration": _dosing(c)
             - p.cyclosporine_elimination_rate * s.cyclosporine_concentration,
         }
 
@@ -179,12 +172,7 @@ class Cyclosporine(Mechanism):
         s, p, u = c.s, c.p, c.u
         trough = s.cyclosporine_concentration * p.cyclosporine_trough_ratio
         target = p.cyclosporine_target_trough_ng_per_ml
-        dosing = (
-            1000
-            * u.cyclosporine_dose_given
-            * s.cyclosporine_titration_factor
-            / p.cyclosporine_volume_l_per_kg
-        )
+        dosing = _dosing(c)
         # the trough scales with the dose: move it to the target, by a
         # bounded step (a trough of ~0 just after the start doubles it)
         step = sympy.Min(
@@ -216,3 +204,14 @@ class Cyclosporine(Mechanism):
             level = dose * (1.0 - k / TAPER_STEPS)
             changes.append(InputChange("cyclosporine_dose_given", day, level, from_enrolment=True))
         return changes
+
+
+def _dosing(c: Context) -> Any:
+    """Input rate of the average blood level (ng/mL/day): mg/kg/day over L/kg
+    is mg/L/day, 1000 ng/mL/day."""
+    return (
+        1000
+        * c.u.cyclosporine_dose_given
+        * c.s.cyclosporine_titration_factor
+        / c.p.cyclosporine_volume_l_per_kg
+    )
