@@ -363,6 +363,23 @@ def smooth_ceiling(flux: Expr, baseline: Expr, max_fold: Expr, sharpness: int = 
     return flux / (offset + (flux / ceiling) ** sharpness) ** sympy.Rational(1, sharpness)
 
 
+# -- shared by the drug mechanisms -------------------------------------------
+HOURS_PER_DAY = 24.0
+# the reference adult of the pharmacokinetic sources (weight-scaled clearances)
+REFERENCE_WEIGHT_KG = 70  # an integer, so printed equations read W / 70
+# the visit interval of a patient never given the drug: no visits in any run
+NO_VISITS_DAYS = 1.0e6
+
+
+def visits_if_given(every: Expr, dose: Expr) -> Expr:
+    """A drug's visit interval: ``every`` days for a patient given the drug
+    (``dose`` > 0), else :data:`NO_VISITS_DAYS`, so an untreated patient's
+    integration is never stopped for a visit (a derived parameter)."""
+    import sympy
+
+    return sympy.Piecewise((every, dose > 0), (NO_VISITS_DAYS, True))
+
+
 def hill_drive(level: Expr, half: Expr, exponent: Expr) -> Expr:
     """Drive in 0..1 that rises as ``level`` (1 = healthy) falls: 0 at the
     healthy level, 1 when the level is gone, ``(1 - half**exponent) / 2`` at

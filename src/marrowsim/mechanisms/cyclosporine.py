@@ -53,6 +53,8 @@ from __future__ import annotations
 from typing import Any
 
 from marrowsim.mechanisms.base import (
+    HOURS_PER_DAY,
+    REFERENCE_WEIGHT_KG,
     Context,
     EventAction,
     Input,
@@ -63,12 +65,17 @@ from marrowsim.mechanisms.base import (
     State,
     Visit,
     exp,
+    visits_if_given,
 )
 
 TAPER_STEPS = 4  # equal dose reductions over the taper (a fixed count: SBML needs one)
 TITRATION = "cyclosporine_titration"
 LARGEST_STEP = 2.0  # a visit at most doubles or halves the dose
-NO_VISITS_DAYS = 1.0e6  # the visit interval of a patient not given cyclosporine
+# a visit reads the trough once the average is within 10% of its steady state
+SETTLED_FRACTION = 0.9
+# the full dose is being given (not a taper step), to round-off
+FULL_DOSE_FRACTION = 0.999
+ALLOMETRIC_CLEARANCE_EXPONENT = 0.75  # CL ~ weight^0.75 (Gao et al. 2022)
 
 
 class Cyclosporine(Mechanism):
@@ -123,19 +130,18 @@ class Cyclosporine(Mechanism):
     publishes = ("cyclosporine_t_cell_block",)
 
     def derived(self, p: Namespace) -> dict:
-        import sympy
 
-        clearance = p.cyclosporine_clearance_l_per_h * (p.patient_weight_kg / 70) ** 0.75  # L/h
+        size = (p.patient_weight_kg / REFERENCE_WEIGHT_KG) ** ALLOMETRIC_CLEARANCE_EXPONENT
+        clearance = p.cyclosporine_clearance_l_per_h * size  # L/h
         k = clearance / (p.cyclosporine_volume_l_per_kg * p.patient_weight_kg)  # 1/h
         ka = p.cyclosporine_absorption_rate_per_h
         tau = p.cyclosporine_dosing_interval_h
         return {
             # a patient never given cyclosporine has no titration visits
-            "cyclosporine_visit_interval_days": sympy.Piecewise(
-                (p.cyclosporine_visit_every_days, p.cyclosporine_dose_mg_per_kg_day > 0),
-                (NO_VISITS_DAYS, True),
+            "cyclosporine_visit_interval_days": visits_if_given(
+                p.cyclosporine_visit_every_days, p.cyclosporine_dose_mg_per_kg_day
             ),
-            "cyclosporine_elimination_rate": 24 * k,  # 1/day
+            "cyclosporine_elimination_rate": HOURS_PER_DAY * k,  # 1/day
             "cyclosporine_trough_ratio": k
             * tau
             * ka
@@ -185,8 +191,14 @@ class Cyclosporine(Mechanism):
                 # only once the average has settled (within 10% of its steady
                 # state), since the trough read is a steady-state trough
                 when=(p.cyclosporine_dose_mg_per_kg_day > 0)
-                & (s.cyclosporine_concentration * p.cyclosporine_elimination_rate >= 0.9 * dosing)
-                & (u.cyclosporine_dose_given > 0.999 * p.cyclosporine_dose_mg_per_kg_day)
+                & (
+                    s.cyclosporine_concentration * p.cyclosporine_elimination_rate
+                    >= SETTLED_FRACTION * dosing
+                )
+                & (
+                    u.cyclosporine_dose_given
+                    > FULL_DOSE_FRACTION * p.cyclosporine_dose_mg_per_kg_day
+                )
                 & (target > 0)
                 & ((trough < p.cyclosporine_trough_low) | (trough > p.cyclosporine_trough_high)),
             )

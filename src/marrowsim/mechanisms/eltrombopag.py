@@ -52,6 +52,8 @@ from __future__ import annotations
 from typing import Any
 
 from marrowsim.mechanisms.base import (
+    HOURS_PER_DAY,
+    REFERENCE_WEIGHT_KG,
     Context,
     EventAction,
     Input,
@@ -60,11 +62,10 @@ from marrowsim.mechanisms.base import (
     Namespace,
     State,
     Visit,
+    visits_if_given,
 )
 
 VISIT = "eltrombopag_visit"
-NO_VISITS_DAYS = 1.0e6  # the visit interval of a patient not given eltrombopag
-HOURS_PER_DAY = 24.0
 HELD = 1e-9  # a dose factor below this is a hold
 
 
@@ -128,9 +129,8 @@ class Eltrombopag(Mechanism):
     publishes = ("eltrombopag_tpo_equivalent",)
 
     def derived(self, p: Namespace) -> dict:
-        import sympy
 
-        size = (p.patient_weight_kg / 70) ** p.eltrombopag_weight_exponent
+        size = (p.patient_weight_kg / REFERENCE_WEIGHT_KG) ** p.eltrombopag_weight_exponent
         clearance = (
             HOURS_PER_DAY
             * p.eltrombopag_clearance_l_per_h
@@ -142,9 +142,8 @@ class Eltrombopag(Mechanism):
         peripheral = p.eltrombopag_peripheral_volume_l * size
         return {
             # a patient never given eltrombopag has no visits
-            "eltrombopag_visit_interval_days": sympy.Piecewise(
-                (p.eltrombopag_visit_every_days, p.eltrombopag_dose_mg_per_day > 0),
-                (NO_VISITS_DAYS, True),
+            "eltrombopag_visit_interval_days": visits_if_given(
+                p.eltrombopag_visit_every_days, p.eltrombopag_dose_mg_per_day
             ),
             "eltrombopag_clearance_l_per_day": clearance,
             "eltrombopag_central_volume": central,

@@ -39,10 +39,17 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from marrowsim.mechanisms.base import Context, Input, InputChange, Mechanism, Namespace, State
+from marrowsim.mechanisms.base import (
+    HOURS_PER_DAY,
+    Context,
+    Input,
+    InputChange,
+    Mechanism,
+    Namespace,
+    State,
+)
 
 NG_PER_UG = 1000.0
-HOURS_PER_DAY = 24.0
 
 
 class Filgrastim(Mechanism):
