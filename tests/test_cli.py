@@ -132,9 +132,9 @@ def test_unwritable_out_is_refused_before_simulating(tmp_path: Path):
 
 def test_scenario_file_round_trip(tmp_path: Path):
     code, text, _ = cli("scenarios", "show", "immune-aa-mild")
-    assert code == 0 and "strength: 1.1" in text
+    assert code == 0 and "strength: 1.4" in text
     path = tmp_path / "mine.yaml"
-    path.write_text(text.replace("strength: 1.1", "strength: 0.0"))
+    path.write_text(text.replace("strength: 1.4", "strength: 0.0"))
     code, out, err = cli("run", str(path), "--days", "100", "--out", str(tmp_path / "out"))
     assert code == 0, err
     assert "worst severity: none" in out

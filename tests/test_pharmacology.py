@@ -117,6 +117,8 @@ def test_cyclosporine_block_is_reversible():
         "cyclosporine.full_dose_days": 120.0,
         "days": 420,
         **{f"{cause}.death_rate": 0.0 for cause in ("infection", "bleeding", "anaemia")},
+        # the drug's block alone: without the tolerance it can let return
+        "immune_tolerance_restoration_rate": 0.0,
     }
     treated = marrowsim.simulate("immune-aa", set=settings, save_states=True)
     untreated = marrowsim.simulate(

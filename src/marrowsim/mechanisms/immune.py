@@ -9,8 +9,17 @@ rate ``immune_escalation_rate - immune_tolerance_recovery_rate``: it wanes as
 tolerance returns (spontaneous remissions in about 13% of adults,
 Haematologica 2001;86:928) and grows as tolerance is lost further (moderate AA
 progresses to severe in about a fifth of adults, Kwon et al., Int J Hematol
-2010). Effectors expand on antigen,
-restrained by regulatory T cells, and die. Regulatory T cells are induced by
+2010). Tolerance is also restored, the drive decaying at up to
+``immune_tolerance_restoration_rate``, while regulatory T cells far outweigh
+few effectors: a fourth-power switch in the regulatory-to-effector ratio
+(half at ``immune_regulatory_balance``) times the square of
+``immune_restoration_effector_half / (t_effector + half)``. Both factors are
+bounded rational functions, near zero in an established attack; a depletion
+that spares regulatory T cells (horse ATG) followed by cyclosporine holding
+the effectors down restores tolerance in most patients, one that depletes them
+(rabbit ATG) seldom, and a patient still primed when cyclosporine stops
+relapses. Effectors expand on antigen, restrained by regulatory T cells, and
+die. Regulatory T cells are induced by
 effector activity. Both are killed by ionising radiation as lymphocytes
 (signal ``radiation_lymphocyte_kill_rate``) and depleted by antithymocyte
 globulin (``atg_effector_kill_rate``, ``atg_regulatory_kill_rate``);
@@ -79,6 +88,9 @@ class ImmuneAttack(Mechanism):
         "immune_tolerance_recovery_rate",
         "immune_escalation_rate",
         "immune_escalation_max_fold",
+        "immune_tolerance_restoration_rate",
+        "immune_restoration_effector_half",
+        "immune_regulatory_balance",
         "t_effector_activation_rate",
         "t_effector_expansion_rate",
         "t_effector_death_rate",
@@ -141,6 +153,18 @@ class ImmuneAttack(Mechanism):
         antigen = c.signal("hsc_relative", s.hsc_cells / p.hsc_pool_size)
         antigen_drive = antigen / (antigen + p.immune_antigen_half_saturation)
         suppression = 1 / (1 + s.t_regulatory / p.t_regulatory_suppression_half)
+        # tolerance is restored while regulatory T cells far outweigh the
+        # effectors (after ATG that spares them, with cyclosporine holding the
+        # effectors down): a steep but bounded rational switch, near zero at
+        # the regulatory-to-effector ratio of an established attack (about 10)
+        weighted_effectors = p.immune_regulatory_balance * s.t_effector
+        regulatory_dominance = s.t_regulatory**4 / (
+            s.t_regulatory**4 + weighted_effectors**4 + 1e-20
+        )
+        quiet = p.immune_restoration_effector_half / (
+            s.t_effector + p.immune_restoration_effector_half
+        )
+        restoring = regulatory_dominance * quiet**2
         # T cells are lymphocytes, the most radiosensitive cells
         radiation_kill = c.signal("radiation_lymphocyte_kill_rate", 0)
         # cyclosporine blocks activation and IL-2-driven expansion (reversibly)
@@ -175,9 +199,12 @@ class ImmuneAttack(Mechanism):
             # at (recovery - escalation) with drive = M / (1 + (M - 1) exp(x)),
             # without an exponential to overflow
             "autoimmune_drive": u.immune_attack_on
-            * (p.immune_escalation_rate - p.immune_tolerance_recovery_rate)
             * s.autoimmune_drive
-            * (1 - s.autoimmune_drive / p.immune_escalation_max_fold),
+            * (
+                (p.immune_escalation_rate - p.immune_tolerance_recovery_rate)
+                * (1 - s.autoimmune_drive / p.immune_escalation_max_fold)
+                - p.immune_tolerance_restoration_rate * restoring
+            ),
         }
 
     def steady_state(self, p: Namespace) -> dict:
