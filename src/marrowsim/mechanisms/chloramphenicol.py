@@ -79,7 +79,8 @@ def reaction_threshold(risk: Any) -> Any:
         import sympy
 
         return -sympy.log(1 - risk)
-    return -np.log1p(-np.asarray(risk, dtype=float))
+    with np.errstate(divide="ignore"):  # risk 1: every course reacts (inf)
+        return -np.log1p(-np.asarray(risk, dtype=float))
 
 
 def reacts(draw: Any, risk: Any) -> Any:
