@@ -81,6 +81,19 @@ def test_export_is_valid_sbml_with_units_sources_events_and_readouts():
         "time >= (eltrombopag_days + eltrombopag_start_day)",
         "time >= filgrastim_start_day",
         "time >= (filgrastim_days + filgrastim_start_day)",
+        *(
+            trigger
+            for drug in ("chloramphenicol", "drug")
+            for trigger in (
+                f"time >= {drug}_start_day",
+                f"time >= ({drug}_days + {drug}_start_day)",
+                # the idiosyncratic reaction: a break of tolerance or never
+                f"time >= piecewise({drug}_days + {drug}_idiosyncratic_latency_days"
+                f" + {drug}_start_day, ({drug}_days > 0) && ({drug}_dose_mg_per_kg_day > 0)"
+                f" && ({drug}_idiosyncratic_draw < -ln(1 - {drug}_idiosyncratic_risk_per_course)),"
+                " 1000000000)",
+            )
+        ),
     }
     # the clinical events (diagnosis, transfusions, deaths) are SBML events too
     ids = {sbml.getEvent(k).getId() for k in range(sbml.getNumEvents())}

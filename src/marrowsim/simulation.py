@@ -38,6 +38,7 @@ def simulate(
     *,
     patients: int | None = None,
     seed: int = 0,
+    first_patient: int = 0,
     days: float | None = None,
     every: float | None = None,
     set: Mapping[str, Any] | None = None,  # named like the CLI option --set
@@ -59,6 +60,12 @@ def simulate(
     patients:
         ``None`` simulates the typical patient; ``N`` draws N virtual patients
         from the table's population variability with ``seed``.
+    first_patient:
+        The draw index of the first patient (patients ``first_patient ..
+        first_patient + N - 1`` of the seed's population, each the same
+        patient as in a cohort drawn from 0): to simulate a few patients of a
+        large population, such as those who react to a drug. Not for a
+        scenario that enrols at diagnosis.
     days, every:
         Override the scenario's length and output interval (days).
     set:
@@ -88,6 +95,9 @@ def simulate(
         else inputs.whole("patients", patients, ge=1, le=inputs.MAX_PATIENTS)
     )
     seed = inputs.whole("seed", seed, ge=0, le=2**128)
+    first_patient = inputs.whole("first_patient", first_patient, ge=0, le=2**62)
+    if first_patient and patients is None:
+        raise InputError("first_patient: needs patients (the typical patient is not drawn)")
     workers = None if workers is None else inputs.whole("workers", workers, ge=1)
     chunk_size = inputs.whole("chunk_size", chunk_size, ge=1)
     save_states = inputs.flag("save_states", save_states)
@@ -122,12 +132,19 @@ def simulate(
         () if typical else tuple(p.name for p in table.varying() if p.value != 0)
     )
     if sc.enrolment == "diagnosis":
+        if first_patient:
+            raise InputError(
+                f"first_patient: {first_patient} is not allowed with enrolment: diagnosis"
+                " (patients are enrolled in draw order from 0)"
+            )
         cohort = _enrol_at_diagnosis(
             model, table, sc, n_patients, seed, initial_values, solver, workers, chunk_size
         )
     else:
         values = (
-            typical_patient(table.values()) if n_patients is None else table.draw(n_patients, seed)
+            typical_patient(table.values())
+            if n_patients is None
+            else table.draw(n_patients, seed, first=first_patient)
         )
         cohort = _start(model, values, initial_values)
     values, params, y0, changes = cohort.values, cohort.params, cohort.y0, cohort.changes

@@ -47,8 +47,6 @@ MISSING = {
     "hsct-graft-failure": "needs matched-sibling stem-cell transplant (not modelled yet)",
     "fanconi-bmf-by-40": "needs Fanconi anemia (a DNA-repair defect) over decades of age"
     " (not modelled yet)",
-    "chloramphenicol-idiosyncratic": "needs drug exposures: chloramphenicol's idiosyncratic"
-    " marrow injury (not modelled yet)",
 }
 
 
@@ -1088,6 +1086,87 @@ def radiation_ld50(target: Mapping[str, Any], runner: Runner) -> Outcome:
         note=f"scenarios radiation and radiation-supportive, {n} patients at each of"
         f" {len(doses)} doses {doses[0]:g}-{doses[-1]:g} Gy, dead by day 60 after the"
         f" exposure; {fits['no_treatment']['method'] or 'no fit'}: {verdict}",
+    )
+
+
+def clopper_pearson(count: int, n: int) -> list[float]:
+    """The exact (Clopper-Pearson) 95% interval of ``count / n`` (statsmodels),
+    for rare events, where Wilson's is too narrow at a few counts."""
+    from statsmodels.stats.proportion import proportion_confint
+
+    low, high = proportion_confint(count, n, alpha=0.05, method="beta")
+    return [float(low), float(high)]
+
+
+# the course of the chloramphenicol scenario is followed this long: the latest
+# reactions (latency up to a year, rarely over 4 months) and the weeks to
+# severe counts that follow
+CHLORAMPHENICOL_FOLLOW_UP_DAYS = 500.0
+
+
+@recipe("chloramphenicol-idiosyncratic")
+def chloramphenicol_idiosyncratic(target: Mapping[str, Any], runner: Runner) -> Outcome:
+    from marrowsim.io.scenario import load_scenario
+    from marrowsim.mechanisms.chloramphenicol import reacts
+    from marrowsim.parameters import load_table
+
+    low_inv, high_inv = _tolerance_numbers(target, r"1/(\d+) to 1/(\d+)")
+    low, high = 1 / low_inv, 1 / high_inv
+    # about 80 reactions expected: a Monte Carlo error of about 11%
+    n = runner.size(3_000_000, 100_000)
+    scenario = load_scenario("chloramphenicol")
+    table = load_table().with_values(scenario.parameters)
+    risk = table["chloramphenicol_idiosyncratic_risk_per_course"].value
+    # every patient's reaction draw, from the outcome stream the simulation
+    # draws it from (ParameterTable.draw_outcome equals draw(...)[name])
+    draws = table.draw_outcome("chloramphenicol_idiosyncratic_draw", n, runner.seed)
+    reacting = np.flatnonzero(reacts(draws, risk))
+    settings = {"days": CHLORAMPHENICOL_FOLLOW_UP_DAYS, "every": 5.0, "seed": runner.seed}
+    course_end = table["chloramphenicol_start_day"].value + table["chloramphenicol_days"].value
+    aplastic, onset, attack = 0, [], []
+    for k in reacting:
+        one = runner.simulate("chloramphenicol", patients=1, first_patient=int(k), **settings)
+        # the target counts aplastic anaemia of any severity (Wallerstein's
+        # cases), so its day is the first day the counts meet AA criteria
+        code = one.severity_code[0]
+        attack.append(float(one.parameters["chloramphenicol_idiosyncratic_latency_days"][0]))
+        if (code >= 1).any():
+            aplastic += 1
+            onset.append(float(one.days[np.argmax(code >= 1)]) - course_end)
+    # the first patients of the same population, most of whom do not react
+    sample = runner.size(200, 30)
+    cohort = runner.simulate("chloramphenicol", patients=sample, **settings)
+    severe_sample = (cohort.severity_code >= 1).any(axis=1)
+    not_reacting = ~reacts(draws[:sample], risk)
+    false_aa = int(np.sum(severe_sample & not_reacting))
+    rate = aplastic / n
+    interval = clopper_pearson(aplastic, n)
+    passed = _inside(rate, low, high) and false_aa == 0
+    median_onset = float(np.median(onset)) if onset else math.nan
+    return Outcome(
+        simulated=rate,
+        interval=interval,
+        n_patients=len(reacting) + sample,
+        details={
+            "courses_drawn": n,
+            "reactions": len(reacting),
+            "reaction_rate": len(reacting) / n,
+            "reacting_with_aa": aplastic,
+            "median_days_from_course_end_to_aa": median_onset,
+            "median_days_from_course_end_to_attack": float(np.median(attack))
+            if attack
+            else math.nan,
+            "aa_without_a_reaction": f"{false_aa} of {int(not_reacting.sum())}",
+        },
+        details_interval={"reaction_rate": clopper_pearson(len(reacting), n)},
+        passed=passed,
+        note=f"scenario chloramphenicol (50 mg/kg/day for 14 days, immune-aa's immune"
+        f" strength, no spontaneous break of tolerance): {n:,} courses drawn from the seed's"
+        f" outcome stream, {len(reacting)} idiosyncratic reactions; the reacting patients"
+        f" simulated {CHLORAMPHENICOL_FOLLOW_UP_DAYS:g} days, {aplastic} meet AA criteria (non-severe or severe)"
+        f" ({rate:.2e} per course, exact 95% interval {interval[0]:.2e}-{interval[1]:.2e};"
+        f" tolerance {low:.0e}-{high:.0e}); AA in {false_aa} of"
+        f" {int(not_reacting.sum())} non-reacting patients of a {sample}-patient sample",
     )
 
 

@@ -15,6 +15,7 @@ from marrowsim.mechanisms.base import (
 from marrowsim.mechanisms.benzene import Benzene
 from marrowsim.mechanisms.bleeding import Bleeding
 from marrowsim.mechanisms.blood_loss import BloodLoss
+from marrowsim.mechanisms.chloramphenicol import Chloramphenicol, GenericDrug
 from marrowsim.mechanisms.cyclosporine import Cyclosporine
 from marrowsim.mechanisms.diagnosis import Diagnosis
 from marrowsim.mechanisms.eltrombopag import Eltrombopag
@@ -34,7 +35,8 @@ from marrowsim.mechanisms.transfusion import Transfusion
 
 def default_mechanisms() -> tuple[Mechanism, ...]:
     """The mechanisms of the core marrow + immune-attack model, in order:
-    exposures (their kill rates are read by the marrow and the T cells), the
+    exposures (their kill rates are read by the marrow and the T cells; the
+    drugs' idiosyncratic reactions start the immune attack), the
     immunosuppressive drugs (read by the T cells) and the growth factors
     eltrombopag and filgrastim (read by the hormone feedback), the
     marrow and its disease, the clinic (diagnosis, the causes of death and
@@ -43,6 +45,8 @@ def default_mechanisms() -> tuple[Mechanism, ...]:
     return (
         Radiation(),
         Benzene(),
+        Chloramphenicol(),
+        GenericDrug(),
         Antithymocyte(),
         Cyclosporine(),
         Eltrombopag(),
@@ -70,6 +74,7 @@ __all__ = [
     "Benzene",
     "Bleeding",
     "BloodLoss",
+    "Chloramphenicol",
     "Cyclosporine",
     "Diagnosis",
     "Eltrombopag",
@@ -78,6 +83,7 @@ __all__ = [
     "EventAction",
     "Feedback",
     "Filgrastim",
+    "GenericDrug",
     "Granulocytic",
     "ImmuneAttack",
     "Infection",

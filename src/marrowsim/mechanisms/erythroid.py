@@ -11,7 +11,10 @@ Iron supply sets a ceiling on erythroid output: with iron from stores the
 marrow reaches only 2-3 times its basal production (Hillman & Henderson,
 J Clin Invest 1969), whatever the EPO drive. A blood loss (signal
 ``blood_loss_rate``, the fraction of blood volume lost per day) removes
-reticulocytes and red cells of every age alike.
+reticulocytes and red cells of every age alike. Ionising radiation
+(``radiation_progenitor_kill_rate``) and marrow-toxic drugs
+(``chloramphenicol_erythroid_loss_rate``, ``drug_erythroid_loss_rate``) add a
+first-order loss to the progenitor chain.
 
 All compartments are in 10^9 cells per litre of blood volume. The production
 that puts Hb on its set point is derived, so the healthy patient starts at
@@ -36,6 +39,9 @@ from marrowsim.mechanisms.base import (
 # in Friberg et al., J Clin Oncol 2002 (assumed for each lineage phase here)
 PROGENITOR_STAGES = 3
 RBC_STAGES = 16  # 16 compartments: lifespan CV 25%, near-linear Hb decline
+# marrow-toxic drugs (mechanisms/chloramphenicol.py): first-order losses of
+# erythroid progenitors while taken, 1/day
+DRUG_LOSS_SIGNALS = ("chloramphenicol_erythroid_loss_rate", "drug_erythroid_loss_rate")
 # unit conversion: (10^9 cells/L) x (pg/cell) = 10^-3 g/L = 10^-4 g/dL
 HB_G_PER_DL_PER_CELLS_PG = 1e-4
 
@@ -116,7 +122,8 @@ class Erythroid(Mechanism):
                 inflow,
                 k_progenitor,
                 s.erythroid_progenitor,
-                loss=c.signal("radiation_progenitor_kill_rate", 0),
+                loss=c.signal("radiation_progenitor_kill_rate", 0)
+                + sum(c.signal(name, 0) for name in DRUG_LOSS_SIGNALS),
             ),
         )
         into_marrow_retic = k_progenitor * s.erythroid_progenitor[-1]

@@ -148,6 +148,20 @@ DRUGS: dict[str, Drug] = {
             note="oral, once daily, held above a platelet ceiling at weekly visits",
         ),
         Drug(
+            name="chloramphenicol",
+            aliases=("chloromycetin",),
+            label="chloramphenicol",
+            dose=Quantity(
+                "chloramphenicol_dose_mg_per_kg_day",
+                "mg/kg/day",
+                _MG_PER_KG_DAY,
+                "chloramphenicol doses are written per kg per day (50 mg/kg/day in 4 doses)",
+            ),
+            start="chloramphenicol_start_day",
+            course="chloramphenicol_days",
+            note="oral or intravenous, in 4 divided doses (the daily-average level is modelled)",
+        ),
+        Drug(
             name="filgrastim",
             aliases=("g-csf", "gcsf"),
             label="filgrastim",
