@@ -26,7 +26,7 @@ install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
 demo: $(VENV)/.installed
-	$(BIN)/marrowsim run --out out/demo
+	$(BIN)/marrowsim run --patients 200 --out out/demo
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests benchmarks

@@ -55,3 +55,22 @@ def test_compiled_model_is_cached_on_disk():
         check=True,
     )
     assert float(done.stdout) < 8.0  # a cold compile takes 15-20 s here
+
+
+def test_a_treated_cohort_gets_its_response_figure_and_summary_lines(tmp_path):
+    from typer.testing import CliRunner
+
+    from marrowsim.cli import app
+
+    out = tmp_path / "ist"
+    run = CliRunner().invoke(app, ["run", "--patients", "40", "--out", str(out)])
+    assert run.exit_code == 0, run.output
+    assert (out / "response.png").stat().st_size > 10_000
+    assert "NIH response from the treatment start: 3 months" in run.output
+    untreated = tmp_path / "care"
+    run = CliRunner().invoke(
+        app, ["run", "supportive-care", "--patients", "20", "--out", str(untreated)]
+    )
+    assert run.exit_code == 0, run.output
+    assert not (untreated / "response.png").exists()
+    assert "NIH response" not in run.output

@@ -34,7 +34,7 @@ scenarios_app = typer.Typer(
 )
 app.add_typer(scenarios_app, name="scenarios")
 
-DEFAULT_SCENARIO = "immune-aa"
+DEFAULT_SCENARIO = "immune-aa-ist"
 
 
 def _number(
@@ -216,6 +216,14 @@ def _print_summary(result: Any, out: str) -> None:
             )
         if p["first_bleeding_day"] == p["first_bleeding_day"]:  # not NaN
             console.print(f"  a bleeding episode on day {p['first_bleeding_day']:.1f}")
+        landmarks = [(m, p.get(f"response_{m}m")) for m in (3, 6, 12)]
+        if any(isinstance(label, str) for _, label in landmarks):
+            console.print(
+                "  NIH response: "
+                + "; ".join(
+                    f"{m} months {label}" for m, label in landmarks if isinstance(label, str)
+                )
+            )
         if p["death_cause"] is not None:
             console.print(f"  died of {p['death_cause']} on day {p['death_day']:.1f}")
         else:
@@ -264,6 +272,7 @@ def _print_survival(console: Any, result: Any) -> None:
     ]
     if landmarks:
         console.print(f"  survival (Kaplan-Meier, 95% CI): {'; '.join(landmarks)}")
+    _print_response(console, s["response"])
     if s["bleeding"]["first_episode"]:
         console.print(
             f"  a bleeding episode (WHO grade >= 2): {s['bleeding']['first_episode']:.1%}"
@@ -273,6 +282,23 @@ def _print_survival(console: Any, result: Any) -> None:
     if rbc or platelets:
         console.print(
             f"  median transfusions per month alive: {rbc:.1f} red-cell, {platelets:.1f} platelet units"
+        )
+
+
+def _print_response(console: Any, response: dict[str, Any]) -> None:
+    """NIH response at each landmark reached, relapse and time to response."""
+    reached = [
+        f"{name.replace('_', ' ')} {v['overall']:.0%} ({v['complete']:.0%} complete)"
+        for name, v in response.items()
+        if isinstance(v, dict) and v["patients"]
+    ]
+    if not reached:
+        return
+    console.print(f"  NIH response from the treatment start: {'; '.join(reached)}")
+    if response["responders"]:
+        console.print(
+            f"  responders {response['responders']}: median {response['median_days_to_first_response']:.0f}"
+            f" days to the first response; {response['relapse_of_responders']:.0%} relapse"
         )
 
 

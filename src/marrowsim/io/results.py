@@ -32,6 +32,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from marrowsim.errors import InputError
@@ -50,6 +51,7 @@ OUTPUT_NAMES = frozenset(
         "summary.json",
         "timecourse.png",
         "survival.png",
+        "response.png",
     }
 )
 # room in a folder name for the staging suffix (".NAME.staging-PID")
@@ -257,6 +259,8 @@ def write_result(result: Result, out: Path | str, fmt: str = "csv") -> list[Path
         names = [timecourse, "patients.csv", "summary.json", "timecourse.png"]
         if result.n_patients > 1:
             names.append("survival.png")
+            if np.isfinite(result.responses.treatment_start).any():
+                names.append("response.png")
         _write_table(result.timecourse, staging / timecourse, fmt)
         pause_for_tests("write")
         result.patients.to_csv(staging / "patients.csv", index=False)
@@ -265,12 +269,15 @@ def write_result(result: Result, out: Path | str, fmt: str = "csv") -> list[Path
             json.dumps(_clean(result.summary), indent=2) + "\n", encoding="utf-8"
         )
         pause_for_tests("write")
-        from marrowsim.plotting import plot_survival, plot_timecourse
+        from marrowsim.plotting import plot_response, plot_survival, plot_timecourse
 
         plot_timecourse(result, staging / "timecourse.png")
         pause_for_tests("write")
         if "survival.png" in names:  # a cohort's (one patient's is a single step)
             plot_survival(result, staging / "survival.png")
+            pause_for_tests("write")
+        if "response.png" in names:  # a treated cohort's
+            plot_response(result, staging / "response.png")
             pause_for_tests("write")
         for name in names:
             os.chmod(staging / name, _mode_of_new_files())

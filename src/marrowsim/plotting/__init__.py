@@ -94,3 +94,51 @@ def plot_survival(result: Result, path: Path) -> None:
     ax.set_title(title + (f"\ndeaths: {counts}" if counts else "\nno deaths"), fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
+
+
+def plot_response(result: Result, path: Path) -> None:
+    """NIH response of a treated cohort: the fraction responding each day from
+    the treatment start (complete, and partial or better; of all the patients
+    treated by that day, so the dead count as not responding), and the fractions
+    at the 3, 6 and 12-month landmarks as stacked bars (the dead count as not
+    responding)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from marrowsim.clinic.response import RESPONSE_LANDMARKS
+
+    responses = result.responses
+    ok = result.succeeded & np.isfinite(responses.treatment_start)
+    daily = responses.daily[ok]
+    # over every patient treated by that day: the dead count as not responding
+    started_by = result.days[None, :] >= responses.treatment_start[ok][:, None]
+    treated = started_by
+    started = np.maximum(started_by.sum(axis=0), 1)
+    fig = Figure(figsize=(10, 4.5))
+    FigureCanvasAgg(fig)
+    curve, bars = fig.subplots(1, 2, gridspec_kw={"width_ratios": [2, 1]})
+    days = result.days
+    overall = np.where(treated.any(axis=0), (daily >= 1).sum(axis=0) / started, np.nan)
+    complete = np.where(treated.any(axis=0), (daily == 2).sum(axis=0) / started, np.nan)
+    curve.plot(days, overall, color="tab:blue", linewidth=1.8, label="partial or complete")
+    curve.plot(days, complete, color="tab:green", linewidth=1.8, label="complete")
+    curve.set_xlabel("day")
+    curve.set_ylabel("fraction of the treated responding")
+    curve.set_ylim(0, 1.02)
+    curve.grid(alpha=0.3)
+    curve.legend(loc="upper left", fontsize=8)
+    summary = result.summary["response"]
+    names = [name for name in RESPONSE_LANDMARKS if summary[name]["patients"]]
+    complete_at = [summary[name]["complete"] for name in names]
+    partial_at = [summary[name]["partial"] for name in names]
+    labels = [name.replace("_", " ") for name in names]
+    bars.bar(labels, complete_at, color="tab:green", label="complete")
+    bars.bar(labels, partial_at, bottom=complete_at, color="tab:blue", label="partial")
+    bars.set_ylim(0, 1.02)
+    bars.set_ylabel("fraction at the landmark")
+    bars.grid(alpha=0.3, axis="y")
+    bars.legend(loc="upper left", fontsize=8)
+    who = "typical patient" if result.typical else f"{result.n_patients} virtual patients"
+    fig.suptitle(f"marrowsim: {result.scenario.name} ({who}): NIH response")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
