@@ -165,7 +165,7 @@ def test_default_models_do_not_see_the_new_mechanisms():
     # an adult's growth schedule leaves its input at the default (no segment) ...
     table = {k: np.array([v]) for k, v in load_table().values().items()}
     for change in MarrowGrowth().schedule(table):
-        assert np.all(np.asarray(change.value) == 1.0)
+        assert np.all(np.asarray(change.value) == 0.0)
     # ... a healthy repair capacity accumulates no persistent damage ...
     for change in DnaDamage().schedule(table):
         assert np.all(np.asarray(change.value) == 0.0)

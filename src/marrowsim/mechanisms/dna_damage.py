@@ -44,6 +44,21 @@ and TNF-alpha (Rathbun et al., Blood 1997) is the same unrepaired-damage term.
 Published as ``hsc_dna_damage_loss_rate`` (1/day), which the stem-cell pool
 adds to its loss, and ``hsc_dna_damage_index``.
 
+Persistent damage. Damage left unrepaired does not all go away with the cells
+that carry it: persistent lesions, and the p53/p21 response to them, build up
+with age in Fanconi HSPC (Ceccaldi et al. 2012). The input
+``hsc_dna_damage_persistent_load`` adds to the lesion production a load that
+grows linearly from day 0 in proportion to the repair defect,
+
+    persistent load = (1 / repair - 1) x t / dna_damage_persistence_days
+
+(half-year steps at their midpoint values), and adds
+``dna_damage_apoptosis_rate`` x that load to the loss. It is what makes the
+failure of a Fanconi marrow progressive, accruing through childhood and
+beyond, rather than all at birth or never; it is 0 at a healthy capacity (no
+input change, no segment). Day 0 is birth in a course from birth; in an
+adult's course the load starts at 0 on day 0 (a limitation: no age covariate).
+
 Genotype. Each patient is ``healthy`` or ``fanconi``: a cohort holds a
 fraction ``genotype_fanconi_fraction`` of Fanconi patients, patient i being
 one where its random draw ``genotype_draw`` (Exp(1) from its outcome stream)
