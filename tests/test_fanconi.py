@@ -141,6 +141,8 @@ def test_radiation_and_cytokines_raise_damage_more_in_fanconi():
 
 
 def test_an_unknown_genotype_exits_2_naming_the_field(tmp_path):
+    code, out, _ = cli("scenarios")
+    assert code == 0 and "fanconi" in [line.split()[0] for line in out.splitlines()]
     code, _, stderr = cli("run", "fanconi", "--set", "genotype=fanconni", "--out", str(tmp_path))
     assert code == 2 and "Traceback" not in stderr
     assert "genotype: 'fanconni'" in stderr and "healthy, fanconi" in stderr
