@@ -91,7 +91,12 @@ def test_untreated_mortality_is_marked_calibration(quick):
     assert row["n_patients"] >= 60
     # the only targets a parameter was tuned to; every other one is evidence
     calibrated = {r["id"] for r in quick["rows"] if r["calibration"]}
-    assert calibrated == {"untreated-saa-mortality", "scheinberg-2011-6m", "ist-relapse"}
+    assert calibrated == {
+        "untreated-saa-mortality",
+        "scheinberg-2011-6m",
+        "ist-relapse",
+        "fanconi-bmf-by-40",
+    }
 
 
 def test_the_missed_radiation_target_stays_listed_as_missed(quick):

@@ -44,7 +44,7 @@ RUN_FIELDS = (
 # treatment sections, folded into parameters (marrowsim.treatments)
 TREATMENT_FIELDS = ("regimens", "regimens_from")
 # the keys that take text (every other scenario key is a number)
-TEXT_FIELDS = ("name", "description", "enrolment", "regimens_from")
+TEXT_FIELDS = ("name", "description", "enrolment", "regimens_from", "genotype")
 # when day 0 of the outputs is: the start of each patient's simulated history,
 # or its diagnosis (severe criteria first met), as a trial counts from enrolment
 ENROLMENT = ("start", "diagnosis")
@@ -52,6 +52,10 @@ PARAMETERS_HINT = "`marrowsim parameters` lists the parameter names"
 # a number, not a YAML boolean such as `yes` (which would pass as 1.0)
 StrictNumber = Annotated[float, BeforeValidator(lambda v: _not_bool(v))]
 MAX_DAYS = 36500
+# ``genotype: healthy | fanconi`` sets the cohort's fraction of Fanconi
+# patients (genotype.fanconi_fraction) to 0 or 1; a mapping sets the fraction
+GENOTYPE_FIELD = "genotype"
+GENOTYPE_FRACTIONS = {"healthy": 0.0, "fanconi": 1.0}
 
 
 def _not_bool(value: Any) -> Any:
@@ -176,7 +180,10 @@ def apply_set(raw: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
             return raw
         if parts[0] in table:
             return _set_parameter(raw, parts[0], value)
-        allowed = [f for f in RUN_FIELDS if f != "parameters"] + ["regimens_from"]
+        if parts[0] == GENOTYPE_FIELD:
+            raw[GENOTYPE_FIELD] = value
+            return raw
+        allowed = [f for f in RUN_FIELDS if f != "parameters"] + ["regimens_from", GENOTYPE_FIELD]
         raise InputError(
             inputs.unknown_name("scenario key", key, allowed + list(table.names), PARAMETERS_HINT)
         )
@@ -248,6 +255,14 @@ def check_scenario(raw: Any, folder: Path | None = None) -> dict[str, Any]:
                         + inputs.unknown_name("parameter", name, table.names, PARAMETERS_HINT)
                     )
                 explicit[name] = inputs.number(f"parameters.{name}", v)
+        elif key == GENOTYPE_FIELD and not isinstance(value, Mapping):
+            if not isinstance(value, str) or value not in GENOTYPE_FRACTIONS:
+                raise InputError(
+                    f"genotype: {inputs.shown(value)} is not a genotype; allowed:"
+                    f" {', '.join(GENOTYPE_FRACTIONS)} (or genotype.fanconi_fraction"
+                    " = the fraction of a cohort with the Fanconi genotype, 0..1)"
+                )
+            grouped["genotype_fanconi_fraction"] = GENOTYPE_FRACTIONS[value]
         elif key in inputs.sections():
             out[key] = inputs.sections()[key](key, value)
         elif _is_group(key, table.names):

@@ -18,11 +18,13 @@ from marrowsim.mechanisms.blood_loss import BloodLoss
 from marrowsim.mechanisms.chloramphenicol import Chloramphenicol, GenericDrug
 from marrowsim.mechanisms.cyclosporine import Cyclosporine
 from marrowsim.mechanisms.diagnosis import Diagnosis
+from marrowsim.mechanisms.dna_damage import DnaDamage
 from marrowsim.mechanisms.eltrombopag import Eltrombopag
 from marrowsim.mechanisms.erythroid import Erythroid
 from marrowsim.mechanisms.feedback import Feedback
 from marrowsim.mechanisms.filgrastim import Filgrastim
 from marrowsim.mechanisms.granulocytic import Granulocytic
+from marrowsim.mechanisms.growth import MarrowGrowth
 from marrowsim.mechanisms.immune import ImmuneAttack
 from marrowsim.mechanisms.infection import Infection
 from marrowsim.mechanisms.lymphoid import Lymphoid
@@ -53,6 +55,8 @@ def default_mechanisms() -> tuple[Mechanism, ...]:
         Filgrastim(),
         ImmuneAttack(),
         BloodLoss(),
+        MarrowGrowth(),
+        DnaDamage(),
         StemCells(),
         Erythroid(),
         Granulocytic(),
@@ -77,6 +81,7 @@ __all__ = [
     "Chloramphenicol",
     "Cyclosporine",
     "Diagnosis",
+    "DnaDamage",
     "Eltrombopag",
     "Erythroid",
     "Event",
@@ -90,6 +95,7 @@ __all__ = [
     "Input",
     "InputChange",
     "Lymphoid",
+    "MarrowGrowth",
     "MarrowReadouts",
     "Mechanism",
     "Megakaryocytic",

@@ -31,8 +31,10 @@ Signals consumed (neutral when the mechanism is absent):
 (1/day), ``tpo_hsc_relative`` (effective TPO over its healthy level),
 ``radiation_hsc_kill_rate``, ``radiation_progenitor_kill_rate``,
 ``benzene_hsc_kill_rate`` and ``benzene_progenitor_kill_rate`` (1/day, while
-an exposure lasts), ``niche_support`` (fraction of ``niche_capacity`` the stroma supports; a later
-issue makes the niche dynamic).
+an exposure lasts), ``hsc_dna_damage_loss_rate`` (1/day, unrepaired DNA damage;
+0 at a healthy repair capacity), ``niche_support`` (fraction of ``niche_capacity`` the stroma supports; a later
+issue makes the niche dynamic) and ``marrow_growth_fraction`` (a child's niche
+as a fraction of the adult's, 1 in an adult).
 
 Published: ``hsc_relative`` (fraction of the healthy pool) and
 ``progenitor_output_relative`` (MPP output as a fraction of healthy), which
@@ -106,7 +108,10 @@ class StemCells(Mechanism):
     def rates(self, c: Context) -> dict:
         s, p = c.s, c.p
         hsc = c.sig["hsc_relative"]
-        niche = p.niche_capacity * c.signal("niche_support", 1)
+        # a child's niche is a fraction of the adult's (mechanisms/growth.py)
+        niche = (
+            p.niche_capacity * c.signal("niche_support", 1) * c.signal("marrow_growth_fraction", 1)
+        )
         # dormant HSC activation by an emptied niche (occupancy below capacity,
         # as during regrowth; zero at any steady state) ...
         pool_drive = hill_drive(hsc / niche, p.hsc_activation_half_pool, HSC_ACTIVATION_HILL)
@@ -144,7 +149,10 @@ class StemCells(Mechanism):
         )
         return {
             "hsc_cells": division_rate * (2 * self_renewal - 1) * s.hsc_cells
-            - apoptosis * s.hsc_cells,
+            - apoptosis * s.hsc_cells
+            # p53 apoptosis and senescence from unrepaired DNA damage: its own
+            # term, 0 at a healthy repair capacity (mechanisms/dna_damage.py)
+            - c.signal("hsc_dna_damage_loss_rate", 0) * s.hsc_cells,
             "mpp": p.mpp_amplification * compensation * differentiation
             - s.mpp / p.mpp_transit_days
             - c.signal("progenitor_extra_apoptosis_rate", 0) * s.mpp
@@ -168,7 +176,9 @@ class StemCells(Mechanism):
         )
 
     def steady_state(self, p: Namespace) -> dict:
-        return {"hsc_cells": p.hsc_pool_size, "mpp": p.mpp_healthy}
+        # day 0 of a course from birth starts with a child's (smaller) pool;
+        # hsc_start_fraction is 1 for an adult (mechanisms/dna_damage.py)
+        return {"hsc_cells": p.hsc_pool_size * p.hsc_start_fraction, "mpp": p.mpp_healthy}
 
     def readout_values(self, c: Context) -> dict:
         return {"hsc": c.sig["hsc_relative"]}
