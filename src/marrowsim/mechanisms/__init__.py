@@ -30,13 +30,15 @@ from marrowsim.mechanisms.megakaryocytic import Megakaryocytic
 from marrowsim.mechanisms.radiation import Radiation
 from marrowsim.mechanisms.stem_cells import StemCells
 from marrowsim.mechanisms.transfusion import Transfusion
+from marrowsim.mechanisms.transplant import Transplant
 
 
 def default_mechanisms() -> tuple[Mechanism, ...]:
     """The mechanisms of the core marrow + immune-attack model, in order:
     exposures (their kill rates are read by the marrow and the T cells), the
     immunosuppressive drugs (read by the T cells) and the growth factors
-    eltrombopag and filgrastim (read by the hormone feedback), the
+    eltrombopag and filgrastim (read by the hormone feedback), a
+    transplant (read by the marrow and the T cells), the
     marrow and its disease, the clinic (diagnosis, the causes of death and
     bleeding), then supportive care (events at one time fire in this order, so
     a bleeding episode is logged before the transfusion that answers it)."""
@@ -47,6 +49,7 @@ def default_mechanisms() -> tuple[Mechanism, ...]:
         Cyclosporine(),
         Eltrombopag(),
         Filgrastim(),
+        Transplant(),
         ImmuneAttack(),
         BloodLoss(),
         StemCells(),
@@ -92,6 +95,7 @@ __all__ = [
     "State",
     "StemCells",
     "Transfusion",
+    "Transplant",
     "Visit",
     "default_mechanisms",
 ]

@@ -116,7 +116,8 @@ class Erythroid(Mechanism):
                 inflow,
                 k_progenitor,
                 s.erythroid_progenitor,
-                loss=c.signal("radiation_progenitor_kill_rate", 0),
+                loss=c.signal("radiation_progenitor_kill_rate", 0)
+                + c.signal("transplant_progenitor_kill_rate", 0),
             ),
         )
         into_marrow_retic = k_progenitor * s.erythroid_progenitor[-1]
