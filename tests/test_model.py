@@ -76,7 +76,7 @@ def test_sparse_lu_solves_like_dense(model):
     params = model.parameter_matrix(load_table().values())[0]
     y = model.steady_state(params[None])[0]
     jv = np.empty(module.N_JAC)
-    module.jac(y, module.extend(params), np.ones(1), jv)
+    module.jac(y, module.extend(params), np.ones(len(model.input_names)), jv)
     jacobian = np.zeros((len(y), len(y)))
     jacobian[module.JAC_ROWS, module.JAC_COLS] = jv
     rng = np.random.default_rng(1)

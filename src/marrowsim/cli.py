@@ -245,6 +245,8 @@ def _print_summary(result: Any, out: str) -> None:
 def _print_survival(console: Any, result: Any) -> None:
     """Who died of what and when, and Kaplan-Meier survival at the landmarks."""
     s = result.summary
+    from marrowsim.clinic.definitions import DEATH_CAUSES
+
     deaths = s["deaths"]
     if result.diagnosis_day is not None:
         delay = result.scenario.enrolment_delay_days
@@ -257,9 +259,7 @@ def _print_survival(console: Any, result: Any) -> None:
         console.print(f"  no deaths by day {s['days']:g}")
     else:
         causes = ", ".join(
-            f"{cause} {deaths[cause]:.1%}"
-            for cause in ("infection", "bleeding", "anaemia")
-            if deaths[cause]
+            f"{cause} {deaths[cause]:.1%}" for cause in DEATH_CAUSES if deaths[cause]
         )
         console.print(
             f"  died by day {s['days']:g}: {deaths['any']:.1%} ({causes}); median day of death"
@@ -282,6 +282,15 @@ def _print_survival(console: Any, result: Any) -> None:
     if rbc or platelets:
         console.print(
             f"  median transfusions per month alive: {rbc:.1f} red-cell, {platelets:.1f} platelet units"
+        )
+    graft = s["transplant"]
+    if graft:
+        engraftment = graft["median_anc_engraftment_day"]
+        console.print(
+            f"  transplant: neutrophils engrafted in {graft['anc_engrafted']:.1%}"
+            + (f" (median day {engraftment:g} after the infusion)" if engraftment else "")
+            + f"; graft failure {graft['graft_failure']:.1%}"
+            f" (primary {graft['primary_graft_failure']:.1%})"
         )
 
 

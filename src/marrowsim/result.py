@@ -29,6 +29,7 @@ from marrowsim.clinic.response import (
 )
 from marrowsim.clinic.severity import SEVERITY_LEVELS, severity_code
 from marrowsim.clinic.survival import LANDMARKS, kaplan_meier
+from marrowsim.clinic.transplant import anc_engraftment_day, graft_failure, transplant_given
 from marrowsim.io.scenario import Scenario
 from marrowsim.status import STATUS_ENDED_BY_EVENT, STATUS_MESSAGES
 
@@ -185,8 +186,32 @@ class Result:
         frame["first_response_day"] = r.first_response_day
         frame["relapse_day"] = r.relapse_day
         frame["weight"] = np.broadcast_to(self.parameters["patient_weight_kg"], self.n_patients)
+        frame["age"] = np.broadcast_to(self.parameters["patient_age_years"], self.n_patients)
+        frame["anc_engraftment_day"] = anc_engraftment_day(
+            self.days, self.readout("anc"), self.alive, self.parameters
+        )
+        frame["graft_failure"] = graft_failure(self.parameters, o.death_day, float(self.days[-1]))
         frame["status"] = [STATUS_MESSAGES.get(int(s), f"error {s}") for s in self.status]
         return frame
+
+    def _transplant_summary(self, ok: np.ndarray) -> dict[str, Any] | None:
+        """Among the transplanted patients: graft failure fractions and the
+        median neutrophil engraftment day (after the infusion); None if none."""
+        given = transplant_given(self.parameters, self.n_patients)[ok]
+        if not given.any():
+            return None
+        frame = self.patients[ok][given]
+        failure = frame["graft_failure"]
+        engraftment = frame["anc_engraftment_day"].to_numpy(dtype=float)
+        engrafted = engraftment[np.isfinite(engraftment)]
+        return {
+            "patients": int(given.sum()),
+            "graft_failure": float(failure.notna().mean()),
+            "primary_graft_failure": float((failure == "primary").mean()),
+            "secondary_graft_failure": float((failure == "secondary").mean()),
+            "anc_engrafted": float(np.isfinite(engraftment).mean()),
+            "median_anc_engraftment_day": float(np.median(engrafted)) if len(engrafted) else None,
+        }
 
     @cached_property
     def summary(self) -> dict[str, Any]:
@@ -253,6 +278,7 @@ class Result:
             },
             "bleeding": {"first_episode": fraction(np.isfinite(o.first_bleeding_day[ok]))},
             "response": self._response_summary(ok),
+            "transplant": self._transplant_summary(ok),
             "transfusions": {
                 f"median_{product}_units_per_month": median(units[ok] / months)
                 for product, units in o.units.items()

@@ -23,7 +23,7 @@ COMPLETE_PLATELETS_AT_LEAST = 100.0
 # -- clinical events declared by mechanisms ----------------------------------
 DIAGNOSIS_EVENT = "diagnosis"  # severe criteria first met (enrolment)
 BLEEDING_EPISODE_EVENT = "bleeding_episode"  # a first WHO grade >= 2 bleed
-DEATH_CAUSES = ("infection", "bleeding", "anaemia")
+DEATH_CAUSES = ("infection", "bleeding", "anaemia", "transplant")
 
 
 def death_event(cause: str) -> str:
@@ -46,6 +46,7 @@ TREATMENTS = {
     "cyclosporine": ("cyclosporine_dose_mg_per_kg_day", "cyclosporine_start_day"),
     "eltrombopag": ("eltrombopag_dose_mg_per_day", "eltrombopag_start_day"),
     "filgrastim": ("filgrastim_dose_ug_per_kg_day", "filgrastim_start_day"),
+    "transplant": ("transplant_cd34_dose_1e6_per_kg", "transplant_start_day"),
 }
 
 # inputs of supportive care (transfusions, anti-infectives): given from

@@ -33,6 +33,7 @@ from marrowsim.mechanisms.megakaryocytic import Megakaryocytic
 from marrowsim.mechanisms.radiation import Radiation
 from marrowsim.mechanisms.stem_cells import StemCells
 from marrowsim.mechanisms.transfusion import Transfusion
+from marrowsim.mechanisms.transplant import Transplant
 
 
 def default_mechanisms() -> tuple[Mechanism, ...]:
@@ -40,7 +41,8 @@ def default_mechanisms() -> tuple[Mechanism, ...]:
     exposures (their kill rates are read by the marrow and the T cells; the
     drugs' idiosyncratic reactions start the immune attack), the
     immunosuppressive drugs (read by the T cells) and the growth factors
-    eltrombopag and filgrastim (read by the hormone feedback), the
+    eltrombopag and filgrastim (read by the hormone feedback), a
+    transplant (read by the marrow and the T cells), the
     marrow and its disease, the clinic (diagnosis, the causes of death and
     bleeding), then supportive care (events at one time fire in this order, so
     a bleeding episode is logged before the transfusion that answers it)."""
@@ -53,6 +55,7 @@ def default_mechanisms() -> tuple[Mechanism, ...]:
         Cyclosporine(),
         Eltrombopag(),
         Filgrastim(),
+        Transplant(),
         ImmuneAttack(),
         BloodLoss(),
         MarrowGrowth(),
@@ -104,6 +107,7 @@ __all__ = [
     "State",
     "StemCells",
     "Transfusion",
+    "Transplant",
     "Visit",
     "default_mechanisms",
 ]

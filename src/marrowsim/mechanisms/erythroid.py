@@ -123,7 +123,8 @@ class Erythroid(Mechanism):
                 k_progenitor,
                 s.erythroid_progenitor,
                 loss=c.signal("radiation_progenitor_kill_rate", 0)
-                + sum(c.signal(name, 0) for name in DRUG_LOSS_SIGNALS),
+                + sum(c.signal(name, 0) for name in DRUG_LOSS_SIGNALS)
+                + c.signal("transplant_progenitor_kill_rate", 0),
             ),
         )
         into_marrow_retic = k_progenitor * s.erythroid_progenitor[-1]

@@ -89,7 +89,8 @@ class Granulocytic(Mechanism):
                 inflow,
                 k_mitotic,
                 s.granulocyte_progenitor,
-                loss=c.signal("radiation_progenitor_kill_rate", 0),
+                loss=c.signal("radiation_progenitor_kill_rate", 0)
+                + c.signal("transplant_progenitor_kill_rate", 0),
             ),
         )
         rates.update(

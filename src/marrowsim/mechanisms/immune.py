@@ -24,7 +24,9 @@ effector activity. Both are killed by ionising radiation as lymphocytes
 (signal ``radiation_lymphocyte_kill_rate``) and depleted by antithymocyte
 globulin (``atg_effector_kill_rate``, ``atg_regulatory_kill_rate``);
 cyclosporine blocks the recruitment and expansion of effectors
-(``cyclosporine_t_cell_block``). Effectors secrete IFN-gamma and TNF-alpha, cleared within
+(``cyclosporine_t_cell_block``); a transplant's conditioning kills both
+(``transplant_lymphocyte_kill_rate``) and its donor immune system stops the
+recruitment and expansion (``autoimmunity_replaced``, 1 after engraftment). Effectors secrete IFN-gamma and TNF-alpha, cleared within
 hours. The cytokines (their excess over the healthy baseline):
 
 * cut HSC cycling and self-renewal (IFN-gamma; Front Immunol 2016;7:330);
@@ -167,8 +169,13 @@ class ImmuneAttack(Mechanism):
         restoring = regulatory_dominance * quiet**2
         # T cells are lymphocytes, the most radiosensitive cells
         radiation_kill = c.signal("radiation_lymphocyte_kill_rate", 0)
+        # ... and killed by the cyclophosphamide of a transplant's conditioning
+        conditioning_kill = c.signal("transplant_lymphocyte_kill_rate", 0)
         # cyclosporine blocks activation and IL-2-driven expansion (reversibly)
         unblocked = 1 - c.signal("cyclosporine_t_cell_block", 0)
+        # a donor immune system (after a transplant) recruits no autoreactive
+        # effectors and does not expand the host's
+        autoreactive = 1 - c.signal("autoimmunity_replaced", 0)
         recruitment = (
             u.immune_attack_on
             * p.immune_strength
@@ -176,19 +183,22 @@ class ImmuneAttack(Mechanism):
             * antigen_drive
             * s.autoimmune_drive
             * unblocked
+            * autoreactive
         )
         return {
             "t_effector": recruitment
             + s.t_effector
             * (
-                p.t_effector_expansion_rate * antigen_drive * suppression * unblocked
+                p.t_effector_expansion_rate * antigen_drive * suppression * unblocked * autoreactive
                 - p.t_effector_death_rate
             )
-            - (radiation_kill + c.signal("atg_effector_kill_rate", 0)) * s.t_effector,
+            - (radiation_kill + c.signal("atg_effector_kill_rate", 0) + conditioning_kill)
+            * s.t_effector,
             "t_regulatory": p.t_regulatory_turnover_rate
             * (p.t_regulatory_baseline - s.t_regulatory)
             + p.t_regulatory_induction_rate * s.t_effector
-            - (radiation_kill + c.signal("atg_regulatory_kill_rate", 0)) * s.t_regulatory,
+            - (radiation_kill + c.signal("atg_regulatory_kill_rate", 0) + conditioning_kill)
+            * s.t_regulatory,
             "interferon_gamma_excess": p.interferon_gamma_secretion * s.t_effector
             - p.interferon_gamma_clearance_rate * s.interferon_gamma_excess,
             "tnf_alpha_excess": p.tnf_alpha_secretion * s.t_effector

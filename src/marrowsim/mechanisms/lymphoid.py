@@ -6,7 +6,8 @@ marrow progenitor output; in aplastic anemia the lymphocyte count is therefore
 relatively preserved. The autoreactive effector T cells of the immune
 mechanism are added to the count. Lymphocytes are the most radiosensitive
 cells (signal ``radiation_lymphocyte_kill_rate``); antithymocyte globulin
-depletes them (``atg_lymphocyte_kill_rate``).
+depletes them (``atg_lymphocyte_kill_rate``), and so does the conditioning of
+a transplant (``transplant_lymphocyte_kill_rate``).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class Lymphoid(Mechanism):
             - (
                 c.signal("radiation_lymphocyte_kill_rate", 0)
                 + c.signal("atg_lymphocyte_kill_rate", 0)
+                + c.signal("transplant_lymphocyte_kill_rate", 0)
             )
             * c.s.lymphocyte_pool
         }

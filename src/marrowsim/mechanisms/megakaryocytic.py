@@ -86,7 +86,8 @@ class Megakaryocytic(Mechanism):
                 inflow,
                 k_progenitor,
                 s.megakaryocyte_progenitor,
-                loss=c.signal("radiation_progenitor_kill_rate", 0),
+                loss=c.signal("radiation_progenitor_kill_rate", 0)
+                + c.signal("transplant_progenitor_kill_rate", 0),
             ),
         )
         rates.update(

@@ -31,10 +31,14 @@ Signals consumed (neutral when the mechanism is absent):
 (1/day), ``tpo_hsc_relative`` (effective TPO over its healthy level),
 ``radiation_hsc_kill_rate``, ``radiation_progenitor_kill_rate``,
 ``benzene_hsc_kill_rate`` and ``benzene_progenitor_kill_rate`` (1/day, while
-an exposure lasts), ``hsc_dna_damage_loss_rate`` (1/day, unrepaired DNA damage;
-0 at a healthy repair capacity), ``niche_support`` (fraction of ``niche_capacity`` the stroma supports; a later
-issue makes the niche dynamic) and ``marrow_growth_fraction`` (a child's niche
-as a fraction of the adult's, 1 in an adult).
+an exposure lasts), ``transplant_hsc_kill_rate`` and
+``transplant_progenitor_kill_rate`` (1/day: conditioning, graft rejection),
+``transplant_hsc_infusion_rate`` and ``transplant_mpp_infusion_rate``
+(cells/day: donor cells on the day of a transplant), ``hsc_dna_damage_loss_rate``
+(1/day, unrepaired DNA damage; 0 at a healthy repair capacity), ``niche_support``
+(fraction of ``niche_capacity`` the stroma supports; a later issue makes the
+niche dynamic) and ``marrow_growth_fraction`` (a child's niche as a fraction of
+the adult's, 1 in an adult).
 
 Published: ``hsc_relative`` (fraction of the healthy pool) and
 ``progenitor_output_relative`` (MPP output as a fraction of healthy), which
@@ -139,6 +143,7 @@ class StemCells(Mechanism):
             + c.signal("hsc_extra_apoptosis_rate", 0)
             + c.signal("radiation_hsc_kill_rate", 0)
             + c.signal("benzene_hsc_kill_rate", 0)
+            + c.signal("transplant_hsc_kill_rate", 0)
         )
         differentiation = 2 * division_rate * (1 - self_renewal) * s.hsc_cells
         # progenitor deficit raises MPP amplification (1 at the healthy output)
@@ -152,12 +157,15 @@ class StemCells(Mechanism):
             - apoptosis * s.hsc_cells
             # p53 apoptosis and senescence from unrepaired DNA damage: its own
             # term, 0 at a healthy repair capacity (mechanisms/dna_damage.py)
-            - c.signal("hsc_dna_damage_loss_rate", 0) * s.hsc_cells,
+            - c.signal("hsc_dna_damage_loss_rate", 0) * s.hsc_cells
+            + c.signal("transplant_hsc_infusion_rate", 0),
             "mpp": p.mpp_amplification * compensation * differentiation
             - s.mpp / p.mpp_transit_days
             - c.signal("progenitor_extra_apoptosis_rate", 0) * s.mpp
             - c.signal("radiation_progenitor_kill_rate", 0) * s.mpp
-            - c.signal("benzene_progenitor_kill_rate", 0) * s.mpp,
+            - c.signal("benzene_progenitor_kill_rate", 0) * s.mpp
+            - c.signal("transplant_progenitor_kill_rate", 0) * s.mpp
+            + c.signal("transplant_mpp_infusion_rate", 0),
         }
 
     def problems(self, values) -> list[str]:

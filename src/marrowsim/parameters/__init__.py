@@ -29,12 +29,16 @@ LN2 = float(np.log(2.0))
 
 class Variability(BaseModel):
     """Between-patient variability: log-normal around the typical value with
-    coefficient of variation ``cv``, or a ``unit_exponential`` random outcome
-    (a threshold drawn per patient from its outcome stream)."""
+    coefficient of variation ``cv``; a ``histogram`` (a published
+    distribution: ``bins`` edges and a ``weights`` share per bin, uniform
+    within a bin, the typical value aside); or a ``unit_exponential`` random
+    outcome (a threshold drawn per patient from its outcome stream)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    distribution: Literal["lognormal", "unit_exponential"] = "lognormal"
+    distribution: Literal["lognormal", "histogram", "unit_exponential"] = "lognormal"
     cv: float | None = Field(default=None, gt=0, le=2)
+    bins: tuple[float, ...] | None = None  # histogram bin edges, increasing
+    weights: tuple[float, ...] | None = None  # histogram weight per bin (any scale)
 
     @model_validator(mode="after")
     def _cv_for_lognormal_only(self) -> Variability:
@@ -42,10 +46,32 @@ class Variability(BaseModel):
             raise ValueError("a log-normal variability needs a cv")
         if self.distribution != "lognormal" and self.cv is not None:
             raise ValueError(f"a {self.distribution} variability takes no cv")
+        if self.distribution != "histogram":
+            if self.bins is not None or self.weights is not None:
+                raise ValueError(f"a {self.distribution} variability takes no bins or weights")
+            return self
+        if self.bins is None or self.weights is None:
+            raise ValueError("a histogram variability needs bins (edges) and weights")
+        if len(self.bins) != len(self.weights) + 1 or len(self.weights) < 1:
+            raise ValueError("a histogram needs one more bin edge than weights")
+        if any(b >= a for a, b in zip(self.bins[1:], self.bins[:-1], strict=True)):
+            raise ValueError("histogram bin edges must increase")
+        if any(not np.isfinite(w) or w < 0 for w in self.weights) or sum(self.weights) <= 0:
+            raise ValueError("histogram weights must be >= 0 with a positive sum")
         return self
 
+    @property
+    def drawn_from_patient_stream(self) -> bool:
+        """Drawn from the patient's own generator (not its outcome stream)."""
+        return self.distribution != "unit_exponential"
+
     def describe(self) -> str:
-        return f"cv {self.cv:g}" if self.distribution == "lognormal" else "Exp(1) per patient"
+        if self.distribution == "lognormal":
+            return f"cv {self.cv:g}"
+        if self.distribution == "histogram":
+            assert self.bins is not None
+            return f"histogram over {self.bins[0]:g}-{self.bins[-1]:g} ({len(self.bins) - 1} bins)"
+        return "Exp(1) per patient"
 
 
 class Parameter(BaseModel):
@@ -112,14 +138,19 @@ class ParameterTable:
         return {p.name: p.value for p in self.parameters}
 
     def with_values(self, overrides: Mapping[str, float], field_prefix: str = "") -> ParameterTable:
-        """A copy with typical values replaced (each checked against its bounds)."""
+        """A copy with typical values replaced (each checked against its bounds).
+        A parameter drawn from a histogram (a covariate such as age) that is
+        given a value is fixed at it for every patient."""
         for name in overrides:
             self[name]  # raises a clear error for unknown names
         new = []
         for p in self.parameters:
             if p.name in overrides:
                 value = p.check(overrides[p.name], field=f"{field_prefix}{p.name}")
-                new.append(p.model_copy(update={"value": value}))
+                update: dict[str, Any] = {"value": value}
+                if p.variability is not None and p.variability.distribution == "histogram":
+                    update["variability"] = None
+                new.append(p.model_copy(update=update))
             else:
                 new.append(p)
         return ParameterTable(tuple(new))
@@ -144,13 +175,22 @@ class ParameterTable:
         Patient ``i`` gets its own generator from ``SeedSequence(seed).spawn``,
         so it is the same patient in any cohort size. Each log-normal parameter
         has its median at its typical value and the given CV, redrawn until
-        inside its bounds. Unit-exponential outcomes come from the patient's
+        inside its bounds; a histogram parameter takes one uniform draw through
+        the inverse of its piecewise-uniform distribution. Both come from the
+        patient's generator in table order (a parameter appended at the end of
+        the table never shifts an earlier one). Unit-exponential outcomes come from the patient's
         outcome stream (``OUTCOME_STREAM``), in table order, scaled so that
         their median is the typical value (``Exp(1)`` at the table's ln 2). ``first`` is the
         index of the first patient drawn (patients ``first .. first + n - 1``).
         """
-        varying = [p for p in self.varying() if p.variability and p.variability.cv is not None]
-        outcomes = [p for p in self.varying() if p.variability and p.variability.cv is None]
+        varying = [
+            p for p in self.varying() if p.variability and p.variability.drawn_from_patient_stream
+        ]
+        outcomes = [
+            p
+            for p in self.varying()
+            if p.variability and not p.variability.drawn_from_patient_stream
+        ]
         draws = {p.name: np.full(n_patients, p.value) for p in self.parameters}
         for i in range(n_patients):
             # the i-th child of SeedSequence(seed).spawn(...), and its own child
@@ -187,7 +227,10 @@ class ParameterTable:
 
 
 def _draw_one(rng: np.random.Generator, p: Parameter) -> float:
-    assert p.variability is not None and p.variability.cv is not None
+    assert p.variability is not None
+    if p.variability.distribution == "histogram":
+        return _draw_histogram(rng, p)
+    assert p.variability.cv is not None
     sigma = np.sqrt(np.log1p(p.variability.cv**2))
     low, high = p.bounds
     for _ in range(100):
@@ -195,6 +238,17 @@ def _draw_one(rng: np.random.Generator, p: Parameter) -> float:
         if low <= value <= high:
             return value
     return float(np.clip(value, low, high))
+
+
+def _draw_histogram(rng: np.random.Generator, p: Parameter) -> float:
+    """One uniform draw through the inverse of a piecewise-uniform
+    distribution (uniform within each bin), clipped to the bounds."""
+    assert p.variability is not None and p.variability.bins and p.variability.weights
+    edges = np.asarray(p.variability.bins, dtype=float)
+    weights = np.asarray(p.variability.weights, dtype=float)
+    cumulative = np.concatenate(([0.0], np.cumsum(weights) / weights.sum()))
+    value = float(np.interp(rng.random(), cumulative, edges))
+    return float(np.clip(value, *p.bounds))
 
 
 def unknown_name_message(kind: str, name: str, allowed: Iterable[str]) -> str:

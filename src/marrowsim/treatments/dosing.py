@@ -255,6 +255,11 @@ def _drug(origin: str, line: int, cells: Mapping[str, str], maps: Mapping[int, s
 def _course(origin: str, drug_name: str, records: list[tuple[float, float, int]]) -> Course:
     """One regular course from a drug's doses (time, amount, line)."""
     drug = DRUGS[drug_name]
+    if not drug.dosing_table:
+        raise InputError(
+            f"{origin} line {records[0][2]}: a {drug.name} course is not read from a dosing"
+            " table; write it in the scenario's regimens: section"
+        )
     written = {amount for time, amount, _ in records if math.isnan(time)}
     given = sorted((r for r in records if not math.isnan(r[0])), key=lambda r: r[0])
     start, amount, line = given[0]

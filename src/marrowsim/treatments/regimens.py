@@ -48,6 +48,11 @@ _MG_PER_KG_DAY = {"mg/kg/day": 1.0, "mg/kg/d": 1.0, "mg/kg/24h": 1.0, "mg/kg per
 _MG_PER_DAY = {"mg/day": 1.0, "mg/d": 1.0, "mg/24h": 1.0, "mg per day": 1.0}
 _UG_PER_KG_DAY = {"ug/kg/day": 1.0, "µg/kg/day": 1.0, "μg/kg/day": 1.0, "mcg/kg/day": 1.0}
 _NG_PER_ML = {"ng/ml": 1.0, "ug/l": 1.0, "µg/l": 1.0, "μg/l": 1.0, "mcg/l": 1.0}
+_MILLION_CELLS_PER_KG = {
+    f"{count}{cells}/kg": 1.0
+    for count in ("10^6", "x10^6", "x 10^6", "1e6", "x1e6", "million")
+    for cells in ("", " cells", " cd34", " cd34+", " cd34+ cells", " cd34 cells")
+}
 
 
 @dataclass(frozen=True)
@@ -78,13 +83,31 @@ class Drug:
     # drug without one is given once a day (II = 24 h)
     interval_h: str | None = None
     note: str = ""  # what the course means, for the docs
+    # duration_days where a course leaves it out (None: it must be given)
+    default_duration_days: float | None = None
+    # further fields with a unit: field name -> quantity (e.g. a transplant's
+    # conditioning dose), each optional (the table value where left out)
+    quantities: Mapping[str, Quantity] = field(default_factory=dict)
+    # further fields naming one of a few choices: field name -> (parameter,
+    # {choice: parameter value}), each optional (the table value where left out)
+    choices: Mapping[str, tuple[str, Mapping[str, float]]] = field(default_factory=dict)
+    dosing_table: bool = True  # may be read from a NONMEM-style dosing table
 
     @property
     def keys(self) -> tuple[str, ...]:
         optional = (("taper_days",) if self.taper else ()) + (
             ("target_trough",) if self.trough else ()
         )
-        return ("drug", "dose", "start_day", "start", "duration_days", *optional)
+        return (
+            "drug",
+            "dose",
+            "start_day",
+            "start",
+            "duration_days",
+            *optional,
+            *self.quantities,
+            *self.choices,
+        )
 
 
 def _atg(name: str, alias: str, kind: str) -> Drug:
@@ -175,6 +198,48 @@ DRUGS: dict[str, Drug] = {
             course="filgrastim_days",
             note="subcutaneous, once daily",
         ),
+        Drug(
+            name="hsct",
+            aliases=("transplant", "bmt", "stem_cell_transplant", "allogeneic_transplant"),
+            label="transplant",
+            dose=Quantity(
+                "transplant_cd34_dose_1e6_per_kg",
+                "10^6 CD34+ cells/kg",
+                _MILLION_CELLS_PER_KG,
+                "a graft is written as donor CD34+ cells per kg of the recipient, such as"
+                " 3 x10^6/kg",
+            ),
+            start="transplant_start_day",
+            course="transplant_conditioning_days",
+            default_duration_days=4,
+            quantities={
+                "conditioning_dose": Quantity(
+                    "transplant_cyclophosphamide_mg_per_kg_day",
+                    "mg/kg/day",
+                    _MG_PER_KG_DAY,
+                    "cyclophosphamide is written per kg per day (50 mg/kg/day x 4)",
+                )
+            },
+            choices={
+                "donor": (
+                    "transplant_donor_unrelated",
+                    {
+                        "msd": 0.0,
+                        "matched_sibling": 0.0,
+                        "sibling": 0.0,
+                        "mud": 1.0,
+                        "matched_unrelated": 1.0,
+                        "unrelated": 1.0,
+                    },
+                )
+            },
+            dosing_table=False,
+            note=(
+                "cyclophosphamide conditioning for duration_days (4) from start_day, one rest"
+                " day, then the donor's CD34+ cells (dose) on day 0 of the transplant;"
+                " donor msd (matched sibling, the default) or mud (matched unrelated)"
+            ),
+        ),
     )
 }
 
@@ -215,6 +280,9 @@ class Course:
     interval_h: float | None = None  # from a dosing table
     origin: str = "regimens"  # where it came from, for messages
     fields: Mapping[str, str] = field(default_factory=dict)  # quantity -> field name
+    # the drug's further quantities and choices given: field name -> the
+    # parameter value (a choice's value, e.g. 1 for donor: mud)
+    settings: Mapping[str, float] = field(default_factory=dict)
 
     def parameters(self) -> dict[str, float]:
         """The parameter values this course sets."""
@@ -224,6 +292,11 @@ class Course:
             drug.start: self.start_day,
             drug.course: self.duration_days - self.taper_days,
         }
+        for key, value in self.settings.items():
+            if key in drug.quantities:
+                out[drug.quantities[key].parameter] = value
+            else:
+                out[drug.choices[key][0]] = value
         if drug.taper:
             out[drug.taper] = self.taper_days
         if drug.trough and self.target_trough is not None:
@@ -245,6 +318,12 @@ class Course:
             raw["taper_days"] = self.taper_days
         if drug.trough and self.target_trough is not None:
             raw["target_trough"] = {"value": self.target_trough, "unit": drug.trough.unit}
+        for key, value in self.settings.items():
+            if key in drug.quantities:
+                raw[key] = {"value": value, "unit": drug.quantities[key].unit}
+            else:
+                parameter_values = drug.choices[key][1]
+                raw[key] = next(name for name, v in parameter_values.items() if v == value)
         return raw
 
 
@@ -362,11 +441,29 @@ def check_course(field: str, raw: Any, enrolment: str = "start", delay: float = 
                 )
             raise InputError(f"{field}: " + inputs.unknown_name("regimen key", key, drug.keys))
     for key in ("dose", "duration_days"):
-        if key not in entry:
+        if key not in entry and not (key == "duration_days" and drug.default_duration_days):
             raise InputError(f"{field}: {key} is missing for {drug.name}")
     dose = quantity(f"{field}.dose", entry["dose"], drug.dose, f"{drug.label} dose")
     start = _start(field, entry, enrolment, delay)
-    duration = _days(f"{field}.duration_days", entry["duration_days"], gt=0)
+    duration = _days(
+        f"{field}.duration_days", entry.get("duration_days", drug.default_duration_days), gt=0
+    )
+    settings: dict[str, float] = {}
+    for key, q in drug.quantities.items():
+        if key in entry:
+            settings[key] = quantity(f"{field}.{key}", entry[key], q, f"{drug.label} {key}")
+    for key, (_, values) in drug.choices.items():
+        if key in entry:
+            choice = inputs.text(
+                f"{field}.{key}", entry[key], max_chars=inputs.MAX_KEY_CHARS, min_chars=1
+            )
+            found = values.get(choice.strip().lower())
+            if found is None:
+                raise InputError(
+                    f"{field}.{key}: "
+                    + inputs.unknown_name(key, choice, values, f"use one of {', '.join(values)}")
+                )
+            settings[key] = found
     taper = 0.0
     if drug.taper and "taper_days" in entry:
         taper = _days(f"{field}.taper_days", entry["taper_days"])
@@ -380,7 +477,9 @@ def check_course(field: str, raw: Any, enrolment: str = "start", delay: float = 
         trough = quantity(
             f"{field}.target_trough", entry["target_trough"], drug.trough, f"{drug.label} trough"
         )
-    course = Course(drug.name, dose, start, duration, taper, trough, origin=field)
+    course = Course(
+        drug.name, dose, start, duration, taper, trough, origin=field, settings=settings
+    )
     check_bounds(course)
     return course
 
@@ -408,13 +507,14 @@ def check_bounds(course: Course) -> None:
         **({drug.taper: "taper"} if drug.taper else {}),
         **({drug.trough.parameter: "trough"} if drug.trough else {}),
         **({drug.interval_h: "interval_h"} if drug.interval_h else {}),
+        **{q.parameter: key for key, q in drug.quantities.items()},
     }
     for name, value in course.parameters().items():
         low, high = table[name].bounds
         if math.isfinite(value) and low <= value <= high:
             continue
         role = roles[name]
-        where = course.fields.get(role) or f"{course.origin}.{_FIELD_OF[role]}"
+        where = course.fields.get(role) or f"{course.origin}.{_FIELD_OF.get(role, role)}"
         if role == "course":
             longest = high + course.taper_days
             shortest = low + course.taper_days
