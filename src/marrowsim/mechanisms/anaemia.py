@@ -11,14 +11,16 @@ is zero above 8. Red-cell transfusions lower it by raising Hb.
 
 from __future__ import annotations
 
-from marrowsim.clinic.definitions import death_event
-from marrowsim.mechanisms.base import Context, EventAction, Mechanism, Namespace, State
-from marrowsim.mechanisms.hazard import death, odds_hazard
+from marrowsim.mechanisms.base import Context, State
+from marrowsim.mechanisms.hazard import DeathCause, death, odds_hazard
 
 CAUSE = "anaemia"
 
 
-class Anaemia(Mechanism):
+class Anaemia(DeathCause):
+    cause = CAUSE
+    hazard_state = "anaemia_hazard"
+    threshold_parameter = "anaemia_death_threshold"
     name = "anaemia"
     states = (State("anaemia_hazard", "1", "cumulative hazard of death from anaemia", scale=1.0),)
     parameters = (
@@ -36,12 +38,3 @@ class Anaemia(Mechanism):
             c.sig["hb"], p.anaemia_reference_hb, p.anaemia_onset_hb, p.anaemia_odds_per_g_dl
         )
         return {"anaemia_hazard": p.anaemia_death_rate * relative}
-
-    def steady_state(self, p: Namespace) -> dict:
-        return {"anaemia_hazard": 0}
-
-    def event_triggers(self, c: Context) -> dict:
-        return {death_event(CAUSE): c.s.anaemia_hazard - c.p.anaemia_death_threshold}
-
-    def event_actions(self, c: Context) -> dict:
-        return {death_event(CAUSE): EventAction(terminal=True)}

@@ -21,14 +21,17 @@ not modelled (a first episode is what PLADO counted).
 
 from __future__ import annotations
 
-from marrowsim.clinic.definitions import BLEEDING_EPISODE_EVENT, death_event
-from marrowsim.mechanisms.base import Context, Event, EventAction, Mechanism, Namespace, State
-from marrowsim.mechanisms.hazard import death, power_hazard
+from marrowsim.clinic.definitions import BLEEDING_EPISODE_EVENT
+from marrowsim.mechanisms.base import Context, Event, Namespace, State
+from marrowsim.mechanisms.hazard import DeathCause, death, power_hazard
 
 CAUSE = "bleeding"
 
 
-class Bleeding(Mechanism):
+class Bleeding(DeathCause):
+    cause = CAUSE
+    hazard_state = "bleeding_hazard"
+    threshold_parameter = "bleeding_death_threshold"
     name = "bleeding"
     states = (
         State("bleeding_hazard", "1", "cumulative hazard of death from bleeding", scale=1.0),
@@ -84,13 +87,10 @@ class Bleeding(Mechanism):
         }
 
     def steady_state(self, p: Namespace) -> dict:
-        return {"bleeding_hazard": 0, "bleeding_episode_hazard": 0}
+        return {**super().steady_state(p), "bleeding_episode_hazard": 0}
 
     def event_triggers(self, c: Context) -> dict:
         return {
-            death_event(CAUSE): c.s.bleeding_hazard - c.p.bleeding_death_threshold,
+            **super().event_triggers(c),
             BLEEDING_EPISODE_EVENT: c.sig["bleeding_episode_margin"],
         }
-
-    def event_actions(self, c: Context) -> dict:
-        return {death_event(CAUSE): EventAction(terminal=True)}

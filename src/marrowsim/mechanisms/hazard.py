@@ -1,5 +1,6 @@
 """Shared shapes of the cause-specific death hazards (infection, bleeding,
-anaemia), each of which lives in its own mechanism module.
+anaemia, transplant), each of which lives in its own mechanism module, and
+:class:`DeathCause`, the part every such mechanism shares.
 
 A cause of death is a cumulative hazard ``H`` (a state, dimensionless) whose
 rate is the instantaneous hazard of dying from that cause (per day). Each
@@ -18,7 +19,7 @@ the two apart.
 from __future__ import annotations
 
 from marrowsim.clinic.definitions import death_event
-from marrowsim.mechanisms.base import Event, Expr
+from marrowsim.mechanisms.base import Context, Event, EventAction, Expr, Mechanism, Namespace
 
 
 def _below(level: Expr, onset: Expr, rising: Expr) -> Expr:
@@ -54,3 +55,24 @@ def death(cause: str) -> Event:
         f"death from {cause}: the cumulative {cause} hazard reaches the drawn threshold",
         +1,
     )
+
+
+class DeathCause(Mechanism):
+    """A mechanism whose cumulative hazard state ``hazard_state`` (0 in
+    health) kills the patient of ``cause`` when it reaches the drawn
+    threshold parameter ``threshold_parameter``: the steady state, the
+    trigger and the terminal action every cause of death shares."""
+
+    cause: str
+    hazard_state: str
+    threshold_parameter: str
+
+    def steady_state(self, p: Namespace) -> dict:
+        return {self.hazard_state: 0}
+
+    def event_triggers(self, c: Context) -> dict:
+        hazard = getattr(c.s, self.hazard_state)
+        return {death_event(self.cause): hazard - getattr(c.p, self.threshold_parameter)}
+
+    def event_actions(self, c: Context) -> dict:
+        return {death_event(self.cause): EventAction(terminal=True)}

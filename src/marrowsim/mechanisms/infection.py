@@ -29,22 +29,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from marrowsim.clinic.definitions import death_event
 from marrowsim.mechanisms.base import (
     Context,
-    EventAction,
     Input,
     InputChange,
-    Mechanism,
-    Namespace,
     State,
 )
-from marrowsim.mechanisms.hazard import death, power_hazard
+from marrowsim.mechanisms.hazard import DeathCause, death, power_hazard
 
 CAUSE = "infection"
 
 
-class Infection(Mechanism):
+class Infection(DeathCause):
+    cause = CAUSE
+    hazard_state = "infection_hazard"
+    threshold_parameter = "infection_death_threshold"
     name = "infection"
     states = (
         State("infection_hazard", "1", "cumulative hazard of death from infection", scale=1.0),
@@ -86,15 +85,6 @@ class Infection(Mechanism):
             * (1 - p.antimicrobial_antifungal_era_hazard_ratio)
         )
         return {"infection_hazard": p.infection_death_rate * relative * care}
-
-    def steady_state(self, p: Namespace) -> dict:
-        return {"infection_hazard": 0}
-
-    def event_triggers(self, c: Context) -> dict:
-        return {death_event(CAUSE): c.s.infection_hazard - c.p.infection_death_threshold}
-
-    def event_actions(self, c: Context) -> dict:
-        return {death_event(CAUSE): EventAction(terminal=True)}
 
     def schedule(self, p: Any) -> list[InputChange]:
         # care counts from day 0 of the outputs (a patient's diagnosis when a

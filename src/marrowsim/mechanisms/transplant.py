@@ -60,17 +60,13 @@ from typing import Any
 
 import numpy as np
 
-from marrowsim.clinic.definitions import death_event
 from marrowsim.mechanisms.base import (
     Context,
-    EventAction,
     Input,
     InputChange,
-    Mechanism,
-    Namespace,
     State,
 )
-from marrowsim.mechanisms.hazard import death
+from marrowsim.mechanisms.hazard import DeathCause, death
 
 CAUSE = "transplant"
 REST_DAYS = 1  # day -1: no conditioning, no infusion
@@ -138,7 +134,10 @@ def graft_course(p: Any) -> dict[str, Any]:
     }
 
 
-class Transplant(Mechanism):
+class Transplant(DeathCause):
+    cause = CAUSE
+    hazard_state = "transplant_hazard"
+    threshold_parameter = "transplant_related_death_threshold"
     name = "transplant"
     states = (
         State(
@@ -238,15 +237,6 @@ class Transplant(Mechanism):
             * p.transplant_related_death_rate
             * age_factor
         }
-
-    def steady_state(self, p: Namespace) -> dict:
-        return {"transplant_hazard": 0}
-
-    def event_triggers(self, c: Context) -> dict:
-        return {death_event(CAUSE): c.s.transplant_hazard - c.p.transplant_related_death_threshold}
-
-    def event_actions(self, c: Context) -> dict:
-        return {death_event(CAUSE): EventAction(terminal=True)}
 
     def schedule(self, p: Any) -> list[InputChange]:
         course = graft_course(p)
