@@ -36,7 +36,15 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from marrowsim.mechanisms.base import Context, Input, InputChange, Mechanism, Namespace, State
+from marrowsim.mechanisms.base import (
+    Context,
+    Input,
+    InputChange,
+    Mechanism,
+    Namespace,
+    State,
+    emax,
+)
 
 PRODUCTS = ("hatg", "ratg")  # horse, rabbit
 LN2 = math.log(2)
@@ -75,10 +83,10 @@ class Antithymocyte(Mechanism):
         effector = regulatory = lymphocyte = 0
         for product in PRODUCTS:
             concentration = getattr(s, f"{product}_concentration")
-            kill = (
-                getattr(p, f"{product}_kill_rate_max")
-                * concentration
-                / (concentration + getattr(p, f"{product}_ec50_ug_per_ml"))
+            kill = emax(
+                concentration,
+                getattr(p, f"{product}_kill_rate_max"),
+                getattr(p, f"{product}_ec50_ug_per_ml"),
             )
             effector += kill
             regulatory += kill * getattr(p, f"{product}_regulatory_selectivity")

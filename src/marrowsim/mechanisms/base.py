@@ -345,6 +345,12 @@ def by_name(symbols: tuple[Expr, ...], values: list[Expr]) -> dict[str, Expr]:
     return {str(sym): value for sym, value in zip(symbols, values, strict=True)}
 
 
+def emax(concentration: Expr, maximum: Expr, half: Expr) -> Expr:
+    """A drug's effect ``maximum * C / (C + half)``: the Emax model, with
+    ``half`` the concentration of half the largest effect (EC50 or IC50)."""
+    return maximum * concentration / (concentration + half)
+
+
 def saturating_gain(level: Expr, baseline: Expr, max_gain: Expr) -> Expr:
     """Hyperbolic response to a hormone ``level``, equal to 1 at ``baseline``
     and approaching ``max_gain`` at high levels (0 at zero level)."""

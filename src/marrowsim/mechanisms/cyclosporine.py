@@ -64,6 +64,7 @@ from marrowsim.mechanisms.base import (
     Readout,
     State,
     Visit,
+    emax,
     exp,
     visits_if_given,
 )
@@ -152,9 +153,11 @@ class Cyclosporine(Mechanism):
     def signals(self, c: Context) -> dict:
         s, p = c.s, c.p
         return {
-            "cyclosporine_t_cell_block": p.cyclosporine_inhibition_max
-            * s.cyclosporine_concentration
-            / (s.cyclosporine_concentration + p.cyclosporine_ic50_ng_per_ml)
+            "cyclosporine_t_cell_block": emax(
+                s.cyclosporine_concentration,
+                p.cyclosporine_inhibition_max,
+                p.cyclosporine_ic50_ng_per_ml,
+            )
         }
 
     def rates(self, c: Context) -> dict:

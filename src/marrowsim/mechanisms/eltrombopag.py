@@ -62,6 +62,7 @@ from marrowsim.mechanisms.base import (
     Namespace,
     State,
     Visit,
+    emax,
     visits_if_given,
 )
 
@@ -155,9 +156,11 @@ class Eltrombopag(Mechanism):
     def signals(self, c: Context) -> dict:
         s, p = c.s, c.p
         return {
-            "eltrombopag_tpo_equivalent": p.eltrombopag_max_tpo_equivalent
-            * s.eltrombopag_concentration
-            / (s.eltrombopag_concentration + p.eltrombopag_ec50_ug_per_ml)
+            "eltrombopag_tpo_equivalent": emax(
+                s.eltrombopag_concentration,
+                p.eltrombopag_max_tpo_equivalent,
+                p.eltrombopag_ec50_ug_per_ml,
+            )
         }
 
     def rates(self, c: Context) -> dict:
