@@ -8,7 +8,7 @@ changes nothing) with an optional progress callback.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -285,24 +285,26 @@ def _enrol_at_diagnosis(
         diagnosed = np.zeros(n, dtype=bool)
         day = np.full(n, np.nan)
         final = np.empty_like(history.y0)
-        for start in range(0, n, chunk_size):
-            part = slice(start, min(n, start + chunk_size))
-            run = integrate(
-                model,
-                history.y0[part],
-                history.params[part],
-                [c.subset(part) for c in before],
-                horizon,
-                solver=solver,
-                atol_scale=history.atol_scale[part],
-                workers=workers,
-            )
-            assert run.final_states is not None
+
+        def waiting_for(part: np.ndarray, changes: list[InputChange] = before) -> list[InputChange]:
+            return [c.subset(part) for c in changes]
+
+        for part, run in _in_chunks(
+            model,
+            np.arange(n),
+            history.y0,
+            history,
+            waiting_for,
+            horizon,
+            solver,
+            workers,
+            chunk_size,
+        ):
             final[part] = run.final_states
             for i, t, name in run.event_table():
                 if name == DIAGNOSIS_EVENT:
-                    diagnosed[start + i] = True
-                    day[start + i] = t
+                    diagnosed[part[i]] = True
+                    day[part[i]] = t
         if sc.enrolment_delay_days > 0:
             # the course from diagnosis to enrolment, untreated: who dies in
             # it is not enrolled
@@ -358,19 +360,49 @@ def _until_enrolment(
     disease = [c for c in before if c.input != "awaiting_diagnosis"]
     # supportive care counts from diagnosis in the work-up before day 0
     care = [c for c in history.changes if c.from_enrolment and c.input in CARE_INPUTS]
+    for part, run in _in_chunks(
+        model,
+        index,
+        final,
+        history,
+        lambda part: (
+            [c.subset(part).shifted(day[part]) for c in disease] + [c.subset(part) for c in care]
+        ),
+        span,
+        solver,
+        workers,
+        chunk_size,
+    ):
+        final[part] = run.final_states
+        alive[part] = run.status == 0
+    return alive, final
+
+
+def _in_chunks(
+    model: Model,
+    index: np.ndarray,
+    y0: np.ndarray,
+    history: _Cohort,
+    changes_of: Callable[[np.ndarray], list[InputChange]],
+    span: np.ndarray,
+    solver: Solver | None,
+    workers: int | None,
+    chunk_size: int,
+) -> Iterator[tuple[np.ndarray, Any]]:
+    """Integrate the patients ``index`` of ``history`` from the states
+    ``y0`` over ``span``, ``chunk_size`` at a time (each chunk's inputs from
+    ``changes_of(its patients)``); yields each chunk's patients and run."""
     for start in range(0, len(index), chunk_size):
         part = index[start : start + chunk_size]
         run = integrate(
             model,
-            final[part],
+            y0[part],
             history.params[part],
-            [c.subset(part).shifted(day[part]) for c in disease] + [c.subset(part) for c in care],
+            changes_of(part),
             span,
             solver=solver,
             atol_scale=history.atol_scale[part],
             workers=workers,
         )
         assert run.final_states is not None
-        final[part] = run.final_states
-        alive[part] = run.status == 0
-    return alive, final
+        yield part, run
