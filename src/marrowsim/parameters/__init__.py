@@ -186,11 +186,7 @@ class ParameterTable:
         varying = [
             p for p in self.varying() if p.variability and p.variability.drawn_from_patient_stream
         ]
-        outcomes = [
-            p
-            for p in self.varying()
-            if p.variability and not p.variability.drawn_from_patient_stream
-        ]
+        outcomes = self.outcomes()
         draws = {p.name: np.full(n_patients, p.value) for p in self.parameters}
         for i in range(n_patients):
             # the i-th child of SeedSequence(seed).spawn(...), and its own child
@@ -208,12 +204,21 @@ class ParameterTable:
                     draws[p.name][i] = min(max(value, p.bounds[0]), p.bounds[1])
         return draws
 
+    def outcomes(self) -> list[Parameter]:
+        """The random outcomes drawn from each patient's outcome stream, in
+        the order they are drawn there (table order)."""
+        return [
+            p
+            for p in self.varying()
+            if p.variability and not p.variability.drawn_from_patient_stream
+        ]
+
     def draw_outcome(self, name: str, n_patients: int, seed: int, first: int = 0) -> np.ndarray:
         """One unit-exponential outcome of patients ``first .. first + n - 1``,
         equal to ``draw(n_patients, seed, first)[name]`` but drawing nothing
         else (no log-normal parameters, no later outcomes): cheap enough for a
         million patients, as for the rate of a rare drug reaction."""
-        outcomes = [p for p in self.varying() if p.variability and p.variability.cv is None]
+        outcomes = self.outcomes()
         names = [p.name for p in outcomes]
         if name not in names:
             raise InputError(f"{name!r} is not a unit-exponential outcome of the parameter table")
