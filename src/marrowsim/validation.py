@@ -1104,6 +1104,8 @@ def hsct_msd_survival(target: Mapping[str, Any], runner: Runner) -> Outcome:
 
 @recipe("hsct-graft-failure")
 def hsct_graft_failure(target: Mapping[str, Any], runner: Runner) -> Outcome:
+    from marrowsim.mechanisms.transplant import graft_course
+
     low, high = _range(target)
     result = _hsct_cohort(runner, 400.0, 1.0)
     patients = result.patients
@@ -1112,9 +1114,7 @@ def hsct_graft_failure(target: Mapping[str, Any], runner: Runner) -> Outcome:
     youngest = min(low for low, _ in HSCT_AGE_GROUPS.values())
     oldest = max(high for _, high in HSCT_AGE_GROUPS.values())
     age = patients["age"].to_numpy(dtype=float)
-    infusion = np.asarray(result.parameters["transplant_start_day"], dtype=float) + (
-        np.asarray(result.parameters["transplant_conditioning_days"], dtype=float) + 1
-    )
+    infusion = np.asarray(graft_course(result.parameters)["infusion_day"], dtype=float)
     evaluable = ~(result.outcomes.death_day < infusion + EVALUABLE_DAYS)
     chosen = (age >= youngest) & (age < oldest) & evaluable
     failure = patients["graft_failure"][chosen]

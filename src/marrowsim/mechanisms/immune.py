@@ -54,6 +54,15 @@ from marrowsim.mechanisms.base import (
     first_violation,
 )
 
+# the tolerance-restoration switch's shape (assumed, no human value: MODELS.md
+# 5.3): steep in the regulatory-to-effector ratio, so that an established
+# attack (ratio about 10) restores almost nothing and a regulatory-sparing
+# depletion (ratio in the hundreds) restores fully; the floor (10^9/L) keeps
+# the ratio defined when both T-cell counts are zero
+DOMINANCE_HILL = 4
+QUIET_HILL = 2
+DOMINANCE_FLOOR = 1e-5
+
 
 class ImmuneAttack(Mechanism):
     name = "immune"
@@ -160,13 +169,15 @@ class ImmuneAttack(Mechanism):
         # effectors down): a steep but bounded rational switch, near zero at
         # the regulatory-to-effector ratio of an established attack (about 10)
         weighted_effectors = p.immune_regulatory_balance * s.t_effector
-        regulatory_dominance = s.t_regulatory**4 / (
-            s.t_regulatory**4 + weighted_effectors**4 + 1e-20
+        regulatory_dominance = s.t_regulatory**DOMINANCE_HILL / (
+            s.t_regulatory**DOMINANCE_HILL
+            + weighted_effectors**DOMINANCE_HILL
+            + DOMINANCE_FLOOR**DOMINANCE_HILL
         )
         quiet = p.immune_restoration_effector_half / (
             s.t_effector + p.immune_restoration_effector_half
         )
-        restoring = regulatory_dominance * quiet**2
+        restoring = regulatory_dominance * quiet**QUIET_HILL
         # T cells are lymphocytes, the most radiosensitive cells
         radiation_kill = c.signal("radiation_lymphocyte_kill_rate", 0)
         # ... and killed by the cyclophosphamide of a transplant's conditioning

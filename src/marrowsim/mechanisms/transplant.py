@@ -73,6 +73,7 @@ REST_DAYS = 1  # day -1: no conditioning, no infusion
 INFUSION_DAYS = 1  # the graft runs in over a day (the input's length)
 REFERENCE_CYCLOPHOSPHAMIDE_MG_PER_KG_DAY = 50  # the kill rates are at this dose
 REFERENCE_AGE_YEARS = 20  # the age of transplant_related_death_rate
+YEARS_PER_DECADE = 10  # the age factor is per decade
 CELLS_PER_MILLION = 1.0e6
 
 
@@ -230,7 +231,7 @@ class Transplant(DeathCause):
     def rates(self, c: Context) -> dict:
         p, u = c.p, c.u
         age_factor = p.transplant_related_death_ratio_per_decade ** (
-            (p.patient_age_years - REFERENCE_AGE_YEARS) / 10
+            (p.patient_age_years - REFERENCE_AGE_YEARS) / YEARS_PER_DECADE
         )
         return {
             "transplant_hazard": u.transplant_related_hazard_on
