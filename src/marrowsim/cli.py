@@ -33,6 +33,10 @@ scenarios_app = typer.Typer(
     help="List the built-in scenarios, or show one as YAML.", rich_markup_mode=None
 )
 app.add_typer(scenarios_app, name="scenarios")
+trials_app = typer.Typer(
+    help="List the built-in trials, or show one as YAML.", rich_markup_mode=None
+)
+app.add_typer(trials_app, name="trials")
 
 DEFAULT_SCENARIO = "immune-aa-ist"
 
@@ -329,6 +333,144 @@ def scenarios_show(name: Annotated[str, typer.Argument(help="built-in scenario n
     from marrowsim.io.scenario import builtin_text
 
     typer.echo(builtin_text(name), nl=False)
+
+
+@trials_app.callback(invoke_without_command=True)
+def trials(ctx: typer.Context) -> None:
+    """List the built-in virtual trials with one line each."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from marrowsim.trials import builtin_names, load_trial
+
+    for name in builtin_names():
+        first = load_trial(name).description.split(". ")[0]
+        typer.echo(f"{name:<22}{first}")
+
+
+@trials_app.command("show")
+def trials_show(name: Annotated[str, typer.Argument(help="built-in trial name")]) -> None:
+    """Print a built-in trial's YAML, to copy and edit."""
+    from marrowsim.trials import builtin_text
+
+    typer.echo(builtin_text(name), nl=False)
+
+
+@app.command()
+def trial(
+    name: Annotated[str, typer.Argument(help="built-in trial name or YAML file")],
+    patients_per_arm: Annotated[
+        str | None, typer.Option(help="patients per arm (per ratio unit); default: the file's")
+    ] = None,
+    seed: Annotated[str | None, typer.Option(help="trial seed (default: the file's)")] = None,
+    chunk: Annotated[str, typer.Option(help="patients per task")] = "250",
+    workers: Annotated[
+        str, typer.Option(help="Dask worker processes on this machine (1: run here, no Dask)")
+    ] = "1",
+    scheduler: Annotated[
+        str | None, typer.Option(help="join a running Dask scheduler, e.g. tcp://HOST:8786")
+    ] = None,
+    resume: Annotated[bool, typer.Option(help="continue an interrupted run into --out")] = False,
+    power: Annotated[
+        str, typer.Option(help="replicate the whole trial K times and report its power")
+    ] = "0",
+    timecourse: Annotated[
+        bool, typer.Option(help="also write every patient's daily timecourse (Parquet, by chunk)")
+    ] = False,
+    out: Annotated[str, typer.Option(help="output folder (replaced whole)")] = "out/trial",
+) -> None:
+    """Run a virtual clinical trial: report.md, arms.csv, patients.parquet, figures."""
+    from marrowsim.io.results import check_writable
+    from marrowsim.trials import TRIAL_OUTPUTS, load_trial, run_trial
+
+    n_per_arm = _number(
+        "--patients-per-arm", patients_per_arm, whole=True, minimum=1, maximum=500_000
+    )
+    n_seed = _number("--seed", seed, whole=True, minimum=0, maximum=2**63)
+    n_chunk = _number("--chunk", chunk, whole=True, minimum=1, maximum=100_000)
+    n_workers = _number("--workers", workers, whole=True, minimum=1, maximum=512)
+    n_power = _number("--power", power, whole=True, minimum=0, maximum=10_000)
+    if scheduler is not None and n_workers != 1:
+        raise InputError("--workers: give --workers or --scheduler, not both")
+    spec = load_trial(name, patients_per_arm=n_per_arm, seed=n_seed)
+    check_writable(out, extra=TRIAL_OUTPUTS)
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+    tasks: dict[str, Any] = {}
+
+    def progress(phase: str, done: int, total: int) -> None:
+        if phase not in tasks:
+            tasks[phase] = bar.add_task(phase, total=total, rate="")
+        task = tasks[phase]
+        elapsed = bar.tasks[task].elapsed or 0.0
+        rate = f"{done / elapsed:.0f}/s" if elapsed > 0 and phase == "patients" else ""
+        bar.update(task, completed=done, total=total, rate=rate)
+
+    with bar:
+        summary = run_trial(
+            spec,
+            out,
+            chunk=int(n_chunk),
+            workers=int(n_workers),
+            scheduler=scheduler,
+            resume=resume,
+            power=int(n_power),
+            timecourse=timecourse,
+            progress=progress,
+        )
+    _print_trial(summary, out)
+
+
+def _print_trial(summary: dict[str, Any], out: str) -> None:
+    typer.echo(f"trial {summary['trial']} (seed {summary['seed']})")
+    if "power" in summary:
+        for pair, block in summary["power"].items():
+            for endpoint, v in block.items():
+                low, high = v["ci95"]
+                typer.echo(
+                    f"  power {pair}, {endpoint}: {v['power']:.0%} ({low:.0%}-{high:.0%})"
+                    f" over {summary['replicates']} replicates"
+                )
+    else:
+        typer.echo(
+            f"  {summary['screened']:,} screened, {summary['enrolled']:,} enrolled: "
+            + ", ".join(f"{k} {v}" for k, v in summary["arm_patients"].items())
+        )
+        for arm, block in summary["arms"].items():
+            parts = []
+            for endpoint, v in block["endpoints"].items():
+                if v["estimate"] is not None:
+                    parts.append(f"{endpoint} {v['estimate']:.0%}")
+            typer.echo(f"  {arm}: " + ", ".join(parts))
+        for pair, block in summary["comparisons"].items():
+            for endpoint, v in block.items():
+                if v["difference"] is None:
+                    continue
+                low, high = v["difference_ci95"]
+                interval = f" ({low:+.0%} to {high:+.0%})" if low is not None else ""
+                p = v["p_value"]
+                typer.echo(
+                    f"  {pair}, {endpoint}: {v['difference']:+.0%}{interval}"
+                    + (f", p = {p:.3g} ({v['test']})" if p is not None else "")
+                )
+    typer.echo(f"outputs in {out}/ (report.md)")
 
 
 @app.command()

@@ -8,7 +8,7 @@ changes nothing) with an optional progress callback.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,8 @@ def simulate(
     patients: int | None = None,
     seed: int = 0,
     first_patient: int = 0,
+    draws: Sequence[int] | np.ndarray | None = None,
+    screen: bool = False,
     days: float | None = None,
     every: float | None = None,
     set: Mapping[str, Any] | None = None,  # named like the CLI option --set
@@ -98,6 +100,18 @@ def simulate(
     first_patient = inputs.whole("first_patient", first_patient, ge=0, le=2**62)
     if first_patient and patients is None:
         raise InputError("first_patient: needs patients (the typical patient is not drawn)")
+    draw_keys = None if draws is None else _draw_keys(draws)
+    screen = inputs.flag("screen", screen)
+    if screen and draw_keys is None:
+        raise InputError("screen: needs draws (the draw indices to screen)")
+    if draw_keys is not None:
+        if patients is not None and n_patients != len(draw_keys):
+            raise InputError(
+                f"patients: {patients} differs from the {len(draw_keys)} draws given; give one"
+            )
+        if first_patient:
+            raise InputError("first_patient: not allowed with draws (give the draw indices)")
+        n_patients = len(draw_keys)
     workers = None if workers is None else inputs.whole("workers", workers, ge=1)
     chunk_size = inputs.whole("chunk_size", chunk_size, ge=1)
     save_states = inputs.flag("save_states", save_states)
@@ -138,13 +152,23 @@ def simulate(
                 " (patients are enrolled in draw order from 0)"
             )
         cohort = _enrol_at_diagnosis(
-            model, table, sc, n_patients, seed, initial_values, solver, workers, chunk_size
+            model,
+            table,
+            sc,
+            n_patients,
+            seed,
+            initial_values,
+            solver,
+            workers,
+            chunk_size,
+            draw_keys,
+            screen,
         )
     else:
         values = (
             typical_patient(table.values())
             if n_patients is None
-            else table.draw(n_patients, seed, first=first_patient)
+            else table.draw(n_patients, seed, first=first_patient, indices=draw_keys)
         )
         cohort = _start(model, values, initial_values)
     values, params, y0, changes = cohort.values, cohort.params, cohort.y0, cohort.changes
@@ -226,6 +250,18 @@ class _Cohort:
         return [(i, 0.0, DIAGNOSIS_EVENT) for i in range(count)]
 
 
+def _draw_keys(draws: Any) -> np.ndarray:
+    """The draw indices of ``simulate(draws=...)``, checked."""
+    if isinstance(draws, str | bytes) or not hasattr(draws, "__len__"):
+        raise InputError(f"draws: expected a sequence of draw indices, got {inputs.kind(draws)}")
+    keys = [inputs.whole(f"draws[{i}]", k, ge=0, le=2**62) for i, k in enumerate(draws)]
+    if not keys:
+        raise InputError("draws: empty; give at least one draw index")
+    if len(keys) > inputs.MAX_PATIENTS:
+        raise InputError(f"draws: {len(keys)} patients; at most {inputs.MAX_PATIENTS} allowed")
+    return np.asarray(keys, dtype=np.int64)
+
+
 def _start(model: Model, values: dict[str, np.ndarray], initial: Mapping[str, float]) -> _Cohort:
     """Patients at the healthy steady state (or ``initial``) on day 0."""
     model.check(values)
@@ -247,13 +283,18 @@ def _enrol_at_diagnosis(
     solver: Solver | None,
     workers: int | None,
     chunk_size: int,
+    draw_keys: np.ndarray | None = None,
+    screening: bool = False,
 ) -> _Cohort:
     """Run each drawn patient's history until diagnosis (severe criteria first
     met, within ``sc.enrolment_horizon_days``) and enrol the first ``n_patients``
     diagnosed in draw order (the typical patient alone if None), each starting
     on day 0 from its state at diagnosis. Care scheduled from enrolment counts
     from then; the rest of each patient's schedule (the disease's own clock)
-    is shifted to it. A patient who dies before diagnosis is not enrolled."""
+    is shifted to it. A patient who dies before diagnosis is not enrolled.
+
+    With ``draw_keys`` the patients are those draws, each of whom must be
+    enrolled; ``screening`` enrols those of them who are (a trial's screen)."""
     wanted = 1 if n_patients is None else n_patients
     horizon = np.array([0.0, sc.enrolment_horizon_days])
     # per batch: its patients, the indices enrolled, their diagnosis days and states
@@ -263,8 +304,12 @@ def _enrol_at_diagnosis(
     first = 0
     limit = MAX_DRAWS_PER_ENROLLED * wanted + 1000
     while n_found < wanted:
+        keys: np.ndarray | None = None
         if n_patients is None:
             values = typical_patient(table.values())
+        elif draw_keys is not None:
+            keys = draw_keys
+            values = table.draw(len(keys), seed, indices=keys)
         else:
             # enough for the patients still wanted, allowing for those never
             # diagnosed (about 1 in 8 in immune-aa); the batch size changes no
@@ -313,13 +358,23 @@ def _enrol_at_diagnosis(
             )
             diagnosed &= enrolled
         keep = np.flatnonzero(diagnosed)[: wanted - n_found]
+        if keys is not None:
+            if not screening and len(keep) < len(keys):
+                missed = [int(k) for k in keys[~diagnosed]][:5]
+                raise InputError(
+                    f"draws: patient draw {', '.join(map(str, missed))} of scenario "
+                    f"{sc.name!r} is not diagnosed with severe AA within "
+                    f"enrolment_horizon_days = {sc.enrolment_horizon_days:g} (or dies before"
+                    " enrolment); only diagnosed draws can be enrolled"
+                )
+            wanted = n_found + len(keep)  # a screen ends with its one batch
         if n_patients is None and not len(keep):
             raise InputError(
                 f"enrolment: the typical patient of scenario {sc.name!r} is not diagnosed "
                 f"with severe AA within enrolment_horizon_days = {sc.enrolment_horizon_days:g}"
             )
         found.append((history, keep, day[keep], final[keep]))
-        draws.append(first + keep)
+        draws.append(first + keep if keys is None else keys[keep])
         n_found += len(keep)
         first += n
     values = {

@@ -28,7 +28,7 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -83,7 +83,9 @@ def _first_existing(target: Path) -> Path:
     return existing
 
 
-def check_writable(out: Path | str, option: str = "--out") -> Path:
+def check_writable(
+    out: Path | str, option: str = "--out", extra: tuple[str, ...] | frozenset[str] = ()
+) -> Path:
     """Fail early, before any simulation, if ``out`` cannot be written or
     replaced; cleans what a killed earlier run left beside it, creates
     nothing, and returns the absolute folder."""
@@ -112,7 +114,8 @@ def check_writable(out: Path | str, option: str = "--out") -> Path:
     if existing == target:
         if not target.is_dir():
             raise InputError(f"{option}: {shown} is not a writable folder (it is a file)")
-        foreign = sorted(p.name for p in target.iterdir() if p.name not in OUTPUT_NAMES)
+        known = OUTPUT_NAMES | set(extra)
+        foreign = sorted(p.name for p in target.iterdir() if p.name not in known)
         if foreign:
             raise InputError(
                 f"{option}: {shown} holds files marrowsim did not write"
@@ -206,11 +209,18 @@ def write_text_atomically(path: Path, text: str, option: str = "--output") -> No
                 os.unlink(temporary)
 
 
-def _clean(value: Any) -> Any:
+def clean(value: Any) -> Any:
+    """JSON-ready: NaN and infinities as null, tuples as lists."""
     if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
+        return {k: clean(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
+        return [clean(v) for v in value]
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        value = float(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
@@ -242,19 +252,8 @@ def write_result(result: Result, out: Path | str, fmt: str = "csv") -> list[Path
     a failure or a stop at any moment leaves ``out`` as it was."""
     if fmt not in FORMATS:
         raise InputError(f"--format: {fmt!r} is not one of {', '.join(FORMATS)}")
-    target = check_writable(out)
-    created = _first_existing(target.parent)
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise InputError(
-            f"--out: {inputs.shown(str(out))} is not a writable folder ({error.strerror or error})"
-        ) from None
-    staging = target.parent / f".{target.name}.staging-{os.getpid()}"
-    done = False
-    try:
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir()
+
+    def write(staging: Path) -> list[str]:
         timecourse = f"timecourse.{fmt}"
         names = [timecourse, "patients.csv", "summary.json", "timecourse.png"]
         if result.n_patients > 1:
@@ -266,7 +265,7 @@ def write_result(result: Result, out: Path | str, fmt: str = "csv") -> list[Path
         result.patients.to_csv(staging / "patients.csv", index=False)
         pause_for_tests("write")
         (staging / "summary.json").write_text(
-            json.dumps(_clean(result.summary), indent=2) + "\n", encoding="utf-8"
+            json.dumps(clean(result.summary), indent=2) + "\n", encoding="utf-8"
         )
         pause_for_tests("write")
         from marrowsim.plotting import plot_response, plot_survival, plot_timecourse
@@ -279,8 +278,41 @@ def write_result(result: Result, out: Path | str, fmt: str = "csv") -> list[Path
         if "response.png" in names:  # a treated cohort's
             plot_response(result, staging / "response.png")
             pause_for_tests("write")
+        return names
+
+    return write_folder(out, write)
+
+
+def write_folder(
+    out: Path | str,
+    write: Callable[[Path], list[str]],
+    extra: tuple[str, ...] | frozenset[str] = (),
+) -> list[Path]:
+    """Stage the files ``write(staging folder)`` writes (it returns their
+    names), then swap them in for ``out`` whole (module docstring). ``extra``:
+    further names an earlier run of this kind may have written there."""
+    target = check_writable(out, extra=extra)
+    created = _first_existing(target.parent)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise InputError(
+            f"--out: {inputs.shown(str(out))} is not a writable folder ({error.strerror or error})"
+        ) from None
+    staging = target.parent / f".{target.name}.staging-{os.getpid()}"
+    done = False
+    try:
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir()
+        names = write(staging)
         for name in names:
-            os.chmod(staging / name, _mode_of_new_files())
+            path = staging / name
+            if path.is_dir():
+                os.chmod(path, 0o777 & ~_umask())
+                for part in path.iterdir():
+                    os.chmod(part, _mode_of_new_files())
+            else:
+                os.chmod(path, _mode_of_new_files())
         os.chmod(staging, 0o777 & ~_umask())
         with _signals_held():
             if target.exists():

@@ -8,7 +8,7 @@ standard reference, or ``calibrated to <target id>``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -169,7 +169,13 @@ class ParameterTable:
     def varying(self) -> tuple[Parameter, ...]:
         return tuple(p for p in self.parameters if p.variability is not None)
 
-    def draw(self, n_patients: int, seed: int, first: int = 0) -> dict[str, np.ndarray]:
+    def draw(
+        self,
+        n_patients: int,
+        seed: int,
+        first: int = 0,
+        indices: Sequence[int] | np.ndarray | None = None,
+    ) -> dict[str, np.ndarray]:
         """Draw ``n_patients`` virtual patients.
 
         Patient ``i`` gets its own generator from ``SeedSequence(seed).spawn``,
@@ -181,16 +187,21 @@ class ParameterTable:
         the table never shifts an earlier one). Unit-exponential outcomes come from the patient's
         outcome stream (``OUTCOME_STREAM``), in table order, scaled so that
         their median is the typical value (``Exp(1)`` at the table's ln 2). ``first`` is the
-        index of the first patient drawn (patients ``first .. first + n - 1``).
+        index of the first patient drawn (patients ``first .. first + n - 1``);
+        ``indices`` (length ``n_patients``) draws those patients instead, in
+        that order (a trial arm's patients of the population).
         """
+        keys = range(first, first + n_patients) if indices is None else [int(k) for k in indices]
+        if len(keys) != n_patients:
+            raise ValueError(f"indices: {len(keys)} given for {n_patients} patients")
         varying = [
             p for p in self.varying() if p.variability and p.variability.drawn_from_patient_stream
         ]
         outcomes = self.outcomes()
         draws = {p.name: np.full(n_patients, p.value) for p in self.parameters}
-        for i in range(n_patients):
-            # the i-th child of SeedSequence(seed).spawn(...), and its own child
-            key = (first + i,)
+        for i, k in enumerate(keys):
+            # the k-th child of SeedSequence(seed).spawn(...), and its own child
+            key = (k,)
             rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=key))
             for p in varying:
                 draws[p.name][i] = _draw_one(rng, p)

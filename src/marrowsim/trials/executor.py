@@ -1,0 +1,415 @@
+"""Chunked, resumable execution of a trial, serially or on Dask.
+
+The patient axis is cut into chunks, each a task that simulates its patients
+and writes its results into the run's work folder (beside ``--out``,
+``.NAME.trial-work``) atomically: a chunk exists whole or not at all. A
+manifest there records what the run is (the trial, its overrides, the chunk
+size); ``--resume`` skips the chunks already written, so an interrupted run
+continues where it stopped. Every patient is simulated alone by the engine
+and results are assembled in patient order, so the outputs are the same for
+any chunk size, worker count, scheduler or interruption.
+
+Two kinds of task:
+
+* *screening blocks* run the population's history to diagnosis for draws
+  ``block * chunk .. (block + 1) * chunk - 1`` and keep each diagnosed
+  patient's covariates and counts at enrolment; blocks are screened in waves
+  until enough patients are eligible (the first ``total`` eligible in draw
+  order are enrolled, whatever the waves were);
+* *arm chunks* simulate the follow-up of ``chunk`` allocated patients of one
+  arm with the arm's scenario, and keep their per-patient table and their
+  daily readouts (float32, NaN once dead) for the quantile bands.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from marrowsim._version import __version__
+from marrowsim.errors import InputError
+from marrowsim.trials.spec import COUNT_COVARIATES, PATIENT_COVARIATES, Trial
+
+Progress = Callable[[str, int, int], None]
+# each screening wave asks for this many times the patients still wanted
+# (about 60% of drawn immune-aa patients are diagnosed), at least one block
+SCREEN_OVERDRAW = 1.8
+MAX_DRAWS_PER_ENROLLED = 20
+
+
+def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Write through ``write(temporary path)`` then rename into ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    os.close(handle)
+    try:
+        write(Path(name))
+        os.replace(name, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(name)
+
+
+def _strings(frame: pd.DataFrame) -> pd.DataFrame:
+    """Object columns as text, so every chunk's table has the same schema."""
+    for column in frame.columns:
+        if frame[column].dtype == object:
+            frame[column] = frame[column].astype("string")
+    return frame
+
+
+def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(_strings(frame), preserve_index=False)
+    _atomic_write(path, lambda p: pq.write_table(table, p))
+
+
+def screen_block(
+    trial: Trial, seed: int, block: int, size: int, path: str, threads: int | None
+) -> str:
+    """Screen draws ``block * size ..``; write the diagnosed patients'
+    covariates and counts at enrolment to ``path``."""
+    from marrowsim.clinic.definitions import SEVERITY_LEVELS
+    from marrowsim.simulation import simulate
+
+    draws = np.arange(block * size, (block + 1) * size, dtype=np.int64)
+    result = simulate(
+        trial.population,
+        set=trial.population_set,
+        draws=draws,
+        screen=True,
+        seed=seed,
+        days=trial.every,
+        every=trial.every,
+        workers=threads,
+    )
+    frame = pd.DataFrame({"draw": result.draw if result.draw is not None else draws})
+    frame["diagnosis_day"] = (
+        result.diagnosis_day if result.diagnosis_day is not None else np.zeros(len(frame))
+    )
+    for covariate, parameter in PATIENT_COVARIATES.items():
+        frame[covariate] = np.broadcast_to(result.parameters[parameter], len(frame))
+    for name in COUNT_COVARIATES:
+        frame[name] = result.readout(name)[:, 0]
+    codes = result.severity_code[:, 0]
+    frame["severity"] = [SEVERITY_LEVELS[c] if c >= 0 else "none" for c in codes]
+    _write_parquet(frame, Path(path))
+    return path
+
+
+def arm_chunk(
+    trial: Trial,
+    seed: int,
+    arm: int,
+    patients: pd.DataFrame,
+    folder: str,
+    timecourse: bool,
+    threads: int | None,
+) -> str:
+    """Simulate one chunk of an arm's patients (rows of the enrolment table:
+    ``patient``, ``draw``, ``diagnosis_day``, ``stratum``) and write its
+    per-patient table, its daily readouts and (if asked) its timecourse."""
+    from marrowsim.simulation import simulate
+
+    spec = trial.arms[arm]
+    draws = patients["draw"].to_numpy(dtype=np.int64)
+    result = simulate(
+        spec.scenario,
+        set=spec.set,
+        draws=draws,
+        seed=seed,
+        days=trial.follow_up_days,
+        every=trial.every,
+        workers=threads,
+    )
+    if result.diagnosis_day is not None:
+        expected = patients["diagnosis_day"].to_numpy(dtype=float)
+        if not np.array_equal(result.diagnosis_day, expected):
+            k = int(np.flatnonzero(result.diagnosis_day != expected)[0])
+            raise InputError(
+                f"arms.{spec.name}: scenario {spec.scenario!r} changes the disease before"
+                f" enrolment (draw {draws[k]} is diagnosed on day {result.diagnosis_day[k]:g}"
+                f" in the arm, {expected[k]:g} in the population); arms may differ only in"
+                " treatment"
+            )
+    table = result.patients.drop(columns=["patient"])
+    table.insert(0, "patient", patients["patient"].to_numpy())
+    table.insert(1, "arm", spec.name)
+    table.insert(2, "stratum", patients["stratum"].to_numpy())
+    baseline = patients.drop(columns=["patient", "draw", "diagnosis_day", "stratum"])
+    for column in baseline.columns:
+        table[f"baseline_{column}"] = baseline[column].to_numpy()
+    base = Path(folder)
+    readouts = np.moveaxis(result.readouts, 2, 0).astype(np.float32)
+    dead_before = np.zeros_like(result.alive)
+    dead_before[:, 1:] = ~result.alive[:, :-1]
+    readouts[:, dead_before] = np.nan
+
+    def save(path: Path) -> None:
+        with open(path, "wb") as handle:
+            np.save(handle, readouts)
+
+    _atomic_write(base.with_suffix(".npy"), save)
+    if timecourse:
+        frame = result.timecourse
+        frame["patient"] = patients["patient"].to_numpy()[frame["patient"].to_numpy()]
+        frame.insert(1, "arm", spec.name)
+        _write_parquet(frame, base.with_suffix(".timecourse.parquet"))
+    _write_parquet(table, base.with_suffix(".parquet"))  # written last: the chunk is done
+    from marrowsim.io.results import pause_for_tests
+
+    pause_for_tests("chunk")
+    return str(base)
+
+
+class Executor:
+    """Runs tasks serially in this process or on a Dask cluster (a local one
+    with ``workers`` > 1 processes, or the scheduler at ``scheduler``)."""
+
+    def __init__(self, workers: int = 1, scheduler: str | None = None) -> None:
+        self.client: Any = None
+        self.cluster: Any = None
+        self.workers = workers
+        if scheduler is not None:
+            from distributed import Client
+
+            try:
+                self.client = Client(scheduler, timeout="20s")
+            except (OSError, TimeoutError) as error:
+                raise InputError(
+                    f"--scheduler: cannot reach a Dask scheduler at {scheduler!r} ({error})"
+                ) from None
+        elif workers > 1:
+            import logging
+
+            from distributed import Client, LocalCluster
+
+            self.cluster = LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                silence_logs=logging.ERROR,
+            )
+            self.client = Client(self.cluster)
+
+    @property
+    def threads(self) -> int | None:
+        """Engine threads per task: all cores here, one per Dask worker."""
+        return None if self.client is None else 1
+
+    def run(
+        self,
+        function: Callable[..., Any],
+        tasks: Sequence[tuple[Any, ...]],
+        done: Callable[[int], None] | None = None,
+    ) -> list[Any]:
+        """``function(*task)`` for each task; ``done(i)`` as task i finishes."""
+        if self.client is None:
+            out = []
+            for i, task in enumerate(tasks):
+                out.append(function(*task))
+                if done is not None:
+                    done(i)
+            return out
+        from distributed import as_completed
+
+        futures = [self.client.submit(function, *task, pure=False) for task in tasks]
+        index = {f.key: i for i, f in enumerate(futures)}
+        results: list[Any] = [None] * len(tasks)
+        for future in as_completed(futures):
+            i = index[future.key]
+            results[i] = future.result()  # a task's error is raised here
+            if done is not None:
+                done(i)
+        return results
+
+    def close(self) -> None:
+        if self.client is not None:
+            self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+
+    def __enter__(self) -> Executor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def manifest_of(trial: Trial, chunk: int, timecourse: bool, power: int) -> dict[str, Any]:
+    """What a run is; a resumed run must be the same run."""
+    return {
+        "marrowsim_version": __version__,
+        "trial": json.loads(json.dumps(asdict(trial), default=str)),
+        "chunk": chunk,
+        "timecourse": timecourse,
+        "power": power,
+    }
+
+
+def prepare_work(work: Path, manifest: dict[str, Any], resume: bool) -> None:
+    """Create the work folder (or, with ``resume``, check it is this run's)."""
+    path = work / "manifest.json"
+    if resume and path.is_file():
+        previous = json.loads(path.read_text())
+        if previous != manifest:
+            changed = sorted(k for k in manifest if previous.get(k) != manifest[k])
+            raise InputError(
+                f"--resume: the interrupted run in {str(work)!r} was a different run"
+                f" ({', '.join(changed)} differ); run again with the same trial, options"
+                " and --chunk, or without --resume to start afresh"
+            )
+        return
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    text = json.dumps(manifest, indent=1, sort_keys=True)
+
+    def write(target: Path) -> None:
+        target.write_text(text)
+
+    _atomic_write(path, write)
+
+
+def eligible(trial: Trial, screened: pd.DataFrame) -> np.ndarray:
+    """Who of the screened (diagnosed) patients may be enrolled."""
+    keep = np.ones(len(screened), dtype=bool)
+    for rule, include in [(c, True) for c in trial.inclusion] + [
+        (c, False) for c in trial.exclusion
+    ]:
+        values = screened[rule.covariate].to_numpy()
+        if rule.levels:
+            hit = np.isin(values.astype(str), list(rule.levels))
+        else:
+            hit = np.ones(len(values), dtype=bool)
+            if rule.low is not None:
+                hit &= values.astype(float) >= rule.low
+            if rule.high is not None:
+                hit &= values.astype(float) <= rule.high
+        keep &= hit if include else ~hit
+    return keep
+
+
+def screen(
+    trial: Trial,
+    seed: int,
+    work: Path,
+    executor: Executor,
+    chunk: int,
+    progress: Progress | None = None,
+) -> tuple[pd.DataFrame, int]:
+    """The first ``trial.total_patients`` eligible patients in draw order
+    (with their covariates) and the number of draws screened to find them."""
+    total = trial.total_patients
+    folder = work / "screen"
+    folder.mkdir(parents=True, exist_ok=True)
+    frames: list[pd.DataFrame] = []
+    found = 0
+    blocks = 0
+    limit = MAX_DRAWS_PER_ENROLLED * total + 1000
+    while found < total:
+        if blocks * chunk >= limit:
+            raise InputError(
+                f"population: only {found} of {blocks * chunk} screened patients of"
+                f" {trial.population!r} meet the criteria; {total} are wanted"
+            )
+        rate = found / (blocks * chunk) if blocks else 0.5
+        wanted = (total - found) * SCREEN_OVERDRAW / max(rate, 0.05)
+        new = max(1, int(np.ceil(wanted / chunk)))
+        new = min(new, -(-(limit - blocks * chunk) // chunk))
+        paths = [folder / f"block-{b:07d}.parquet" for b in range(blocks, blocks + new)]
+        todo = [(i, p) for i, p in enumerate(paths) if not p.is_file()]
+        tasks = [(trial, seed, blocks + i, chunk, str(p), executor.threads) for i, p in todo]
+        counter = [0]
+
+        def done(_: int, counter: list[int] = counter, n: int = len(todo)) -> None:
+            counter[0] += 1
+            if progress is not None:
+                progress("screening", counter[0], n)
+
+        executor.run(screen_block, tasks, done)
+        for p in paths:
+            frame = pd.read_parquet(p)
+            frame = frame[eligible(trial, frame)]
+            frames.append(frame)
+            found += len(frame)
+        blocks += new
+    enrolled = pd.concat(frames, ignore_index=True).iloc[:total].reset_index(drop=True)
+    return enrolled, blocks * chunk
+
+
+def arm_chunks(
+    enrolled: pd.DataFrame, n_arms: int, chunk: int
+) -> Iterator[tuple[int, int, pd.DataFrame]]:
+    """(arm, chunk index, its patients) in arm and enrolment order."""
+    for arm in range(n_arms):
+        rows = enrolled[enrolled["arm_index"] == arm]
+        for k, start in enumerate(range(0, len(rows), chunk)):
+            yield arm, k, rows.iloc[start : start + chunk]
+
+
+def run_arms(
+    trial: Trial,
+    seed: int,
+    enrolled: pd.DataFrame,
+    work: Path,
+    executor: Executor,
+    chunk: int,
+    timecourse: bool,
+    progress: Progress | None = None,
+) -> list[Path]:
+    """Simulate every arm chunk not yet written; returns all chunk bases in order."""
+    columns = [
+        "patient",
+        "draw",
+        "diagnosis_day",
+        "stratum",
+        *PATIENT_COVARIATES,
+        *COUNT_COVARIATES,
+        "severity",
+    ]
+    bases: list[Path] = []
+    tasks = []
+    sizes = []
+    for arm, k, rows in arm_chunks(enrolled, len(trial.arms), chunk):
+        base = work / f"arm-{arm}" / f"chunk-{k:07d}"
+        bases.append(base)
+        if not base.with_suffix(".parquet").is_file():
+            tasks.append(
+                (
+                    trial,
+                    seed,
+                    arm,
+                    rows[columns].reset_index(drop=True),
+                    str(base),
+                    timecourse,
+                    executor.threads,
+                )
+            )
+            sizes.append(len(rows))
+    total = len(enrolled)
+    done_patients = [total - sum(sizes)]
+
+    def done(i: int) -> None:
+        done_patients[0] += sizes[i]
+        if progress is not None:
+            progress("patients", done_patients[0], total)
+
+    if progress is not None:
+        progress("patients", done_patients[0], total)
+    for base in bases:
+        base.parent.mkdir(parents=True, exist_ok=True)
+    executor.run(arm_chunk, tasks, done)
+    return bases
