@@ -38,6 +38,7 @@ test: lint
 
 bench: $(VENV)/.installed-dev
 	$(PY) benchmarks/bench_engine.py
+	$(PY) benchmarks/bench_trial.py
 	$(PY) benchmarks/bench_sbml.py
 
 clean:

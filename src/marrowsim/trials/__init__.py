@@ -22,9 +22,16 @@ import pandas as pd
 from marrowsim._version import __version__
 from marrowsim.errors import InputError
 from marrowsim.io import inputs
-from marrowsim.trials import executor as ex
 from marrowsim.trials.allocation import allocate, strata
 from marrowsim.trials.analysis import ENDPOINT_COLUMNS, analyse
+from marrowsim.trials.executor import (
+    Executor,
+    Progress,
+    manifest_of,
+    prepare_work,
+    run_arms,
+    screen,
+)
 from marrowsim.trials.spec import Trial, builtin_names, builtin_text, load_trial
 
 __all__ = ["Trial", "builtin_names", "builtin_text", "load_trial", "power_seed", "run_trial"]
@@ -60,18 +67,18 @@ def _run_one(
     trial: Trial,
     seed: int,
     work: Path,
-    executor: ex.Executor,
+    executor: Executor,
     chunk: int,
     timecourse: bool,
-    progress: ex.Progress | None,
+    progress: Progress | None,
 ) -> tuple[pd.DataFrame, int, list[Path]]:
     """Screen, allocate and simulate one trial; returns the enrolment table,
     the number of draws screened and the arm chunks in order."""
-    enrolled, screened = ex.screen(trial, seed, work, executor, chunk, progress)
+    enrolled, screened = screen(trial, seed, work, executor, chunk, progress)
     enrolled.insert(0, "patient", np.arange(len(enrolled)))
     enrolled["stratum"] = strata(trial, enrolled)
     enrolled["arm_index"] = allocate(trial, enrolled["stratum"].to_numpy())
-    bases = ex.run_arms(trial, seed, enrolled, work, executor, chunk, timecourse, progress)
+    bases = run_arms(trial, seed, enrolled, work, executor, chunk, timecourse, progress)
     return enrolled, screened, bases
 
 
@@ -182,7 +189,7 @@ def run_trial(
     resume: bool = False,
     power: int = 0,
     timecourse: bool = False,
-    progress: ex.Progress | None = None,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Run a trial and write its outputs to ``out``; returns the summary."""
     from marrowsim.io import results as io_results
@@ -196,8 +203,8 @@ def run_trial(
         raise InputError("--power: 1 replicate cannot estimate power; give 0 (off) or >= 2")
     target = io_results.check_writable(out, extra=TRIAL_OUTPUTS)
     work = work_folder(target)
-    ex.prepare_work(work, ex.manifest_of(trial, chunk, timecourse, power), resume)
-    with ex.Executor(workers, scheduler) as executor:
+    prepare_work(work, manifest_of(trial, chunk, timecourse, power), resume)
+    with Executor(workers, scheduler) as executor:
         if power:
             analyses = []
             for r in range(power):

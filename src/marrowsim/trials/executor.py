@@ -41,9 +41,12 @@ from marrowsim.errors import InputError
 from marrowsim.trials.spec import COUNT_COVARIATES, PATIENT_COVARIATES, Trial
 
 Progress = Callable[[str, int, int], None]
-# each screening wave asks for this many times the patients still wanted
-# (about 60% of drawn immune-aa patients are diagnosed), at least one block
-SCREEN_OVERDRAW = 1.8
+# a screening wave screens the draws expected to give the patients still
+# wanted, times this margin (at least one block); before the first wave the
+# expected yield is a guess (about 80% of drawn immune-aa-ist patients are
+# diagnosed and enrolled; inclusion criteria lower it)
+SCREEN_MARGIN = 1.1
+FIRST_YIELD_GUESS = 0.7
 MAX_DRAWS_PER_ENROLLED = 20
 
 
@@ -325,8 +328,10 @@ def screen(
                 f"population: only {found} of {blocks * chunk} screened patients of"
                 f" {trial.population!r} meet the criteria; {total} are wanted"
             )
-        rate = found / (blocks * chunk) if blocks else 0.5
-        wanted = (total - found) * SCREEN_OVERDRAW / max(rate, 0.05)
+        # the yield so far (a first guess before any), with a margin, so
+        # that a wave rarely falls short and never overshoots by much
+        rate = found / (blocks * chunk) if blocks else FIRST_YIELD_GUESS
+        wanted = (total - found) * SCREEN_MARGIN / max(rate, 0.02)
         new = max(1, int(np.ceil(wanted / chunk)))
         new = min(new, -(-(limit - blocks * chunk) // chunk))
         paths = [folder / f"block-{b:07d}.parquet" for b in range(blocks, blocks + new)]
