@@ -314,7 +314,8 @@ def screen(
     progress: Progress | None = None,
 ) -> tuple[pd.DataFrame, int]:
     """The first ``trial.total_patients`` eligible patients in draw order
-    (with their covariates) and the number of draws screened to find them."""
+    (with their covariates) and the number of draws screened to find them
+    (up to the last one enrolled)."""
     total = trial.total_patients
     folder = work / "screen"
     folder.mkdir(parents=True, exist_ok=True)
@@ -352,7 +353,8 @@ def screen(
             found += len(frame)
         blocks += new
     enrolled = pd.concat(frames, ignore_index=True).iloc[:total].reset_index(drop=True)
-    return enrolled, blocks * chunk
+    # screened in draw order until the last one enrolled (whatever the waves)
+    return enrolled, int(enrolled["draw"].iloc[-1]) + 1
 
 
 def arm_chunks(
