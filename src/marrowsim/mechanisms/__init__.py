@@ -30,6 +30,7 @@ from marrowsim.mechanisms.infection import Infection
 from marrowsim.mechanisms.lymphoid import Lymphoid
 from marrowsim.mechanisms.marrow_readouts import MarrowReadouts
 from marrowsim.mechanisms.megakaryocytic import Megakaryocytic
+from marrowsim.mechanisms.niche import Niche
 from marrowsim.mechanisms.radiation import Radiation
 from marrowsim.mechanisms.stem_cells import StemCells
 from marrowsim.mechanisms.transfusion import Transfusion
@@ -45,7 +46,10 @@ def default_mechanisms() -> tuple[Mechanism, ...]:
     transplant (read by the marrow and the T cells), the
     marrow and its disease, the clinic (diagnosis, the causes of death and
     bleeding), then supportive care (events at one time fire in this order, so
-    a bleeding episode is logged before the transfusion that answers it)."""
+    a bleeding episode is logged before the transfusion that answers it),
+    and last the slow marrow environment (the niche stroma), whose state is
+    appended after the others so their layout is unchanged (the order of
+    signals does not matter: they are resolved by dependency)."""
     return (
         Radiation(),
         Benzene(),
@@ -72,6 +76,7 @@ def default_mechanisms() -> tuple[Mechanism, ...]:
         Bleeding(),
         Anaemia(),
         Transfusion(),
+        Niche(),
     )
 
 
@@ -102,6 +107,7 @@ __all__ = [
     "MarrowReadouts",
     "Mechanism",
     "Megakaryocytic",
+    "Niche",
     "Radiation",
     "Readout",
     "State",

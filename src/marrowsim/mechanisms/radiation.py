@@ -19,8 +19,10 @@ Radiosensitivity by compartment class (published as kill rates, 1/day):
   cycling progenitors (no measured value).
 
 Maturing, mature and blood cells are radioresistant (no kill; the Smirnova
-lineage structure). Not modelled here: DNA damage, niche injury, the
-gastrointestinal and neurovascular syndromes (above ~6-10 Gy a marrow-only
+lineage structure). The dose rate itself is published as
+``radiation_dose_rate`` (Gy/day), which injures the niche stroma
+(mechanisms/niche.py); the DNA damage it causes is in mechanisms/dna_damage.py.
+Not modelled here: the gastrointestinal and neurovascular syndromes (above ~6-10 Gy a marrow-only
 model no longer describes lethality).
 """
 
@@ -43,6 +45,7 @@ class Radiation(Mechanism):
         "radiation_d0_hsc_gy",
     )
     publishes = (
+        "radiation_dose_rate",
         "radiation_lymphocyte_kill_rate",
         "radiation_progenitor_kill_rate",
         "radiation_hsc_kill_rate",
@@ -54,6 +57,7 @@ class Radiation(Mechanism):
     def signals(self, c: Context) -> dict:
         rate = c.u.radiation_on * c.p.radiation_dose_rate
         return {
+            "radiation_dose_rate": rate,
             "radiation_lymphocyte_kill_rate": rate / c.p.radiation_d0_lymphocyte_gy,
             "radiation_progenitor_kill_rate": rate / c.p.radiation_d0_progenitor_gy,
             "radiation_hsc_kill_rate": rate / c.p.radiation_d0_hsc_gy,

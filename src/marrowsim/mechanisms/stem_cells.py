@@ -36,8 +36,8 @@ an exposure lasts), ``transplant_hsc_kill_rate`` and
 ``transplant_hsc_infusion_rate`` and ``transplant_mpp_infusion_rate``
 (cells/day: donor cells on the day of a transplant), ``hsc_dna_damage_loss_rate``
 (1/day, unrepaired DNA damage; 0 at a healthy repair capacity), ``niche_support``
-(fraction of ``niche_capacity`` the stroma supports; a later issue makes the
-niche dynamic) and ``marrow_growth_fraction`` (a child's niche as a fraction of
+(fraction of ``niche_capacity`` the stroma supports; injured and repaired in
+mechanisms/niche.py) and ``marrow_growth_fraction`` (a child's niche as a fraction of
 the adult's, 1 in an adult).
 
 Published: ``hsc_relative`` (fraction of the healthy pool) and
