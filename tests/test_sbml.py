@@ -73,6 +73,8 @@ def test_export_is_valid_sbml_with_units_sources_events_and_readouts():
         "time >= (radiation_duration_days + radiation_start_day)",
         "time >= benzene_start_day",
         "time >= (benzene_start_day + 365.25 * benzene_years)",
+        "time >= niche_injury_start_day",
+        "time >= (niche_injury_days + niche_injury_start_day)",
         "time >= transfusion_start_day",
         "time >= antimicrobial_start_day",
         "time >= hatg_start_day",
