@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from marrowsim._version import __version__
-from marrowsim.clinic.definitions import DEATH_CAUSES
+from marrowsim.clinic.definitions import COUNT_READOUTS, DEATH_CAUSES
 from marrowsim.clinic.events import patient_events
 from marrowsim.clinic.outcomes import Outcomes, outcomes
 from marrowsim.clinic.response import (
@@ -106,6 +106,14 @@ class Result:
         """(patients, days): alive on each output day."""
         return self.outcomes.alive(self.days)
 
+    @cached_property
+    def after_death(self) -> np.ndarray:
+        """(patients, days): past the first output day at or after death (a
+        dead patient's course ends with that day: alive 0, no counts)."""
+        after = np.zeros_like(self.alive)
+        after[:, 1:] = ~self.alive[:, :-1]
+        return after
+
     @property
     def succeeded(self) -> np.ndarray:
         """(patients,): the integration ran to the end or to the patient's death."""
@@ -138,25 +146,8 @@ class Result:
         frame["alive"] = alive.reshape(-1).astype(np.int8)
         for product, units in self.outcomes.units_per_day.items():
             frame[f"{product}_units"] = units.reshape(-1)
-        # a dead patient's course ends with the first output day at or after
-        # its death (alive 0, no counts)
-        dead_before = np.zeros_like(alive)
-        dead_before[:, 1:] = ~alive[:, :-1]
-        frame = frame[~dead_before.reshape(-1)].reset_index(drop=True)
-        columns = [
-            "patient",
-            "day",
-            "hb",
-            "anc",
-            "wbc",
-            "lymphocytes",
-            "platelets",
-            "retic",
-            "cellularity",
-            "hsc",
-            "severity",
-            "alive",
-        ]
+        frame = frame[~self.after_death.reshape(-1)].reset_index(drop=True)
+        columns = ["patient", "day", *COUNT_READOUTS, "severity", "alive"]
         rest = [c for c in frame.columns if c not in columns]
         return frame[columns + rest]
 

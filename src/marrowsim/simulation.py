@@ -173,11 +173,7 @@ def simulate(
         cohort = _start(model, values, initial_values)
     values, params, y0, changes = cohort.values, cohort.params, cohort.y0, cohort.changes
     atol_scale = cohort.atol_scale
-    # day k * every, without the drift of a float step; the last day is exactly `days`
-    n_steps = int(np.floor(sc.days / sc.every * (1 + 1e-12)))
-    output_days = np.arange(n_steps + 1) * sc.every
-    output_days = output_days[output_days < sc.days * (1 - 1e-12)]
-    output_days = np.append(output_days, sc.days)
+    output_days = output_grid(sc.days, sc.every)
     n = params.shape[0]
     readouts = np.empty((n, len(output_days), len(model.readout_names)))
     states = np.empty((n, len(output_days), len(model.state_names))) if save_states else None
@@ -248,6 +244,14 @@ class _Cohort:
             return []
         count = len(range(*part.indices(len(self.draw))))
         return [(i, 0.0, DIAGNOSIS_EVENT) for i in range(count)]
+
+
+def output_grid(days: float, every: float) -> np.ndarray:
+    """The output days of a run: day k * every, without the drift of a float
+    step; the last day is exactly ``days``."""
+    n_steps = int(np.floor(days / every * (1 + 1e-12)))
+    grid = np.arange(n_steps + 1) * every
+    return np.append(grid[grid < days * (1 - 1e-12)], days)
 
 
 def _draw_keys(draws: Any) -> np.ndarray:

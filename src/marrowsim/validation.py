@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from marrowsim._version import __version__
+from marrowsim.clinic.intervals import clopper_pearson, wilson
 from marrowsim.errors import InputError
 from marrowsim.io import inputs
 
@@ -157,14 +158,6 @@ def _thawed(value: Any) -> Any:
 
 
 # -- statistics (from libraries) ---------------------------------------------
-
-
-def wilson(count: int, n: int) -> list[float]:
-    """Wilson's 95% interval of the proportion ``count / n`` (statsmodels)."""
-    from statsmodels.stats.proportion import proportion_confint
-
-    low, high = proportion_confint(count, n, alpha=0.05, method="wilson")
-    return [float(low), float(high)]
 
 
 def lethal_dose_50(doses: np.ndarray, dead: np.ndarray, n: np.ndarray) -> dict[str, Any]:
@@ -1265,15 +1258,6 @@ def fanconi_bmf_by_40(target: Mapping[str, Any], runner: Runner) -> Outcome:
         f" ({'rising' if rising else 'not rising'} through childhood); {dead_first} of {n}"
         " died before failing",
     )
-
-
-def clopper_pearson(count: int, n: int) -> list[float]:
-    """The exact (Clopper-Pearson) 95% interval of ``count / n`` (statsmodels),
-    for rare events, where Wilson's is too narrow at a few counts."""
-    from statsmodels.stats.proportion import proportion_confint
-
-    low, high = proportion_confint(count, n, alpha=0.05, method="beta")
-    return [float(low), float(high)]
 
 
 # the course of the chloramphenicol scenario is followed this long: the latest

@@ -6,6 +6,10 @@ the mechanisms that declare the events (``diagnosis``, the causes of death,
 so they agree by construction."""
 
 SEVERITY_LEVELS = ("none", "non_severe", "severe", "very_severe")
+# the counts a clinician reads, in the order of the timecourse's columns
+# (DESIGN section 5): Hb g/dL; ANC, WBC, lymphocytes, platelets, retic 10^9/L;
+# cellularity % of marrow space; hsc fraction of the healthy pool
+COUNT_READOUTS = ("hb", "anc", "wbc", "lymphocytes", "platelets", "retic", "cellularity", "hsc")
 
 SEVERE_CELLULARITY_BELOW = 25.0  # % of marrow space
 SEVERE_ANC_BELOW = 0.5  # 10^9/L

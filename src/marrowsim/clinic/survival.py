@@ -27,10 +27,18 @@ def kaplan_meier(
     if len(death_day) == 1 or not died.any():
         alive = np.all(~(death_day[:, None] <= at[None, :]), axis=0).astype(float)
         return alive, alive.copy(), alive.copy()
+    return kaplan_meier_at(np.where(died, death_day, end_day), died, at)
+
+
+def kaplan_meier_at(
+    durations: np.ndarray, observed: np.ndarray, at: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Survival estimate and its 95% interval (low, high) at the days ``at``
+    from each patient's time (``durations``) and whether it ended in the event
+    (``observed``; else censored then)."""
     from lifelines import KaplanMeierFitter
 
-    durations = np.where(died, death_day, end_day)
-    fitter = KaplanMeierFitter().fit(durations, died)
+    fitter = KaplanMeierFitter().fit(durations, observed)
     estimate = fitter.survival_function_at_times(at).to_numpy(dtype=float)
     band = fitter.confidence_interval_survival_function_
     times = band.index.to_numpy(dtype=float)

@@ -29,6 +29,7 @@ import os
 import re
 import reprlib
 from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -281,6 +282,24 @@ def text(field: str, value: Any, *, max_chars: int, min_chars: int = 0, lines: b
     if bad:
         raise InputError(f"{field}: {shown(value)} holds a control character {bad.group()!r}")
     return value
+
+
+def read_text_file(what: str, path: Path) -> str:
+    """A user's text file (a scenario or trial file): must exist, be at most
+    ``MAX_FILE_BYTES`` and be UTF-8; errors name ``what`` and the path."""
+    origin = shown(str(path))
+    try:
+        if not path.is_file():
+            raise InputError(f"{what} file {origin} does not exist (or is not a file)")
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise InputError(f"{what} file {origin} is larger than {MAX_FILE_BYTES:,} bytes")
+        return path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise InputError(
+            f"{what} file {origin} cannot be read: {error.strerror or error}"
+        ) from None
+    except UnicodeDecodeError:
+        raise InputError(f"{what} file {origin} is not UTF-8 text") from None
 
 
 def mapping(field: str, value: Any, *, what: str, allow_null: bool = True) -> dict[Any, Any]:

@@ -104,7 +104,8 @@ def builtin_text(name: str) -> str:
     return resources.files("marrowsim.scenarios").joinpath(f"{name}.yaml").read_text()
 
 
-def _is_file(source: str | Path) -> bool:
+def is_file(source: str | Path) -> bool:
+    """A scenario or trial given as a file (a path, or a name ending .yaml), not a built-in name."""
     text = str(source)
     return isinstance(source, Path) or text.endswith((".yaml", ".yml")) or "/" in text
 
@@ -112,22 +113,8 @@ def _is_file(source: str | Path) -> bool:
 def _raw(source: str | Path) -> tuple[Any, str]:
     text_origin = str(source)
     origin = inputs.shown(text_origin)
-    if _is_file(source):
-        path = Path(source)
-        try:
-            if not path.is_file():
-                raise InputError(f"scenario file {origin} does not exist (or is not a file)")
-            if path.stat().st_size > inputs.MAX_FILE_BYTES:
-                raise InputError(
-                    f"scenario file {origin} is larger than {inputs.MAX_FILE_BYTES:,} bytes"
-                )
-            text = path.read_text(encoding="utf-8")
-        except OSError as error:
-            raise InputError(
-                f"scenario file {origin} cannot be read: {error.strerror or error}"
-            ) from None
-        except UnicodeDecodeError:
-            raise InputError(f"scenario file {origin} is not UTF-8 text") from None
+    if is_file(source):
+        text = inputs.read_text_file("scenario", Path(source))
     else:
         text = builtin_text(text_origin)
     return inputs.load_yaml(text, f"scenario {origin}"), text_origin
@@ -362,7 +349,7 @@ def load_scenario(
         if isinstance(source, str):
             inputs.text("scenario", source, max_chars=inputs.MAX_PATH_BYTES, min_chars=1)
         raw, origin = _raw(source)
-        if _is_file(source):
+        if is_file(source):
             folder = Path(source).resolve().parent
     else:
         raise InputError(

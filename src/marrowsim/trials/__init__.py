@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from marrowsim._version import __version__
+from marrowsim.clinic.intervals import wilson
 from marrowsim.errors import InputError
 from marrowsim.io import inputs
 from marrowsim.trials.allocation import allocate, strata
@@ -156,14 +157,12 @@ def _rows(trial: Trial, analysis: Mapping[str, Any]) -> tuple[pd.DataFrame, pd.D
 
 
 def _power_table(trial: Trial, analyses: list[dict[str, Any]]) -> pd.DataFrame:
-    from statsmodels.stats.proportion import proportion_confint
-
     rows = []
     for pair in analyses[0]["comparisons"]:
         for ep in trial.endpoints:
             hits = sum(bool(a["comparisons"][pair][ep.name]["significant"]) for a in analyses)
             k = len(analyses)
-            low, high = proportion_confint(hits, k, alpha=0.05, method="wilson")
+            low, high = wilson(hits, k)
             rows.append(
                 {
                     "comparison": pair,
@@ -171,8 +170,8 @@ def _power_table(trial: Trial, analyses: list[dict[str, Any]]) -> pd.DataFrame:
                     "replicates": k,
                     "significant": hits,
                     "power": hits / k,
-                    "ci95_low": float(low),
-                    "ci95_high": float(high),
+                    "ci95_low": low,
+                    "ci95_high": high,
                     "alpha": trial.alpha,
                 }
             )
@@ -215,7 +214,7 @@ def run_trial(
                 analyses.append(analyse(trial, _endpoint_frame(bases)))
                 if progress is not None:
                     progress("replicates", r + 1, power)
-            summary = _power_summary(trial, chunk, analyses)
+            summary = _power_summary(trial, analyses)
             table = _power_table(trial, analyses)
             from marrowsim.trials.report import power_report
 
@@ -244,7 +243,7 @@ def _write_power(stage: Path, files: Mapping[str, str], table: pd.DataFrame) -> 
     return [*files, "power.csv"]
 
 
-def _design(trial: Trial, chunk: int) -> dict[str, Any]:
+def _design(trial: Trial) -> dict[str, Any]:
     return {
         "population": trial.population,
         "population_set": trial.population_set,
@@ -263,7 +262,7 @@ def _design(trial: Trial, chunk: int) -> dict[str, Any]:
     }
 
 
-def _power_summary(trial: Trial, chunk: int, analyses: list[dict[str, Any]]) -> dict[str, Any]:
+def _power_summary(trial: Trial, analyses: list[dict[str, Any]]) -> dict[str, Any]:
     table = _power_table(trial, analyses)
     power: dict[str, Any] = {}
     for row in table.to_dict("records"):
@@ -277,7 +276,7 @@ def _power_summary(trial: Trial, chunk: int, analyses: list[dict[str, Any]]) -> 
         "trial": trial.name,
         "seed": trial.seed,
         "replicates": len(analyses),
-        "design": _design(trial, chunk),
+        "design": _design(trial),
         "power": power,
     }
 
@@ -303,20 +302,16 @@ def _write_outputs(
     frame = _endpoint_frame(bases)
     analysis = analyse(trial, frame)
     arms_table, comparisons = _rows(trial, analysis)
-    n_days = int(np.load(bases[0].with_suffix(".npy"), mmap_mode="r").shape[2])
-    days: np.ndarray = np.linspace(0, trial.follow_up_days, n_days)
-    steps = int(np.floor(trial.follow_up_days / trial.every * (1 + 1e-12)))
-    grid = np.arange(steps + 1) * trial.every
-    grid = np.append(grid[grid < trial.follow_up_days * (1 - 1e-12)], trial.follow_up_days)
-    if len(grid) == n_days:
-        days = grid
+    from marrowsim.simulation import output_grid
+
+    days = output_grid(trial.follow_up_days, trial.every)  # the arms' output days
     bands = _bands(trial, bases, days, list(default_model().readout_names))
     sizes = {a.name: int((enrolled["arm_index"] == i).sum()) for i, a in enumerate(trial.arms)}
     summary = {
         "marrowsim_version": __version__,
         "trial": trial.name,
         "seed": trial.seed,
-        "design": _design(trial, chunk),
+        "design": _design(trial),
         "screened": screened,
         "enrolled": len(enrolled),
         "arm_patients": sizes,

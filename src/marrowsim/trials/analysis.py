@@ -30,7 +30,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from marrowsim.clinic.response import RESPONSE_COLUMNS
+from marrowsim.clinic.intervals import wilson
+from marrowsim.clinic.response import RESPONSE_COLUMNS, RESPONSE_LANDMARKS
+from marrowsim.clinic.survival import kaplan_meier_at
 from marrowsim.trials.spec import Endpoint, Trial
 
 Z95 = 1.959963984540054  # the standard normal's 97.5% quantile
@@ -101,8 +103,6 @@ def time_to_event(ep: Endpoint, frame: pd.DataFrame, end: float) -> tuple[np.nda
         else:  # no_response_<3m|6m|12m>: an event at the landmark
             column = event.removeprefix("no_")
             landmark = {v: k for k, v in RESPONSE_COLUMNS.items()}[column]
-            from marrowsim.clinic.response import RESPONSE_LANDMARKS
-
             labels = frame[column].astype(object).to_numpy()
             none = np.array([v == "none" for v in labels], dtype=bool)
             times = np.fmin(times, np.where(none, RESPONSE_LANDMARKS[landmark], np.inf))
@@ -113,34 +113,23 @@ def time_to_event(ep: Endpoint, frame: pd.DataFrame, end: float) -> tuple[np.nda
 # -- per-arm estimates -----------------------------------------------------------
 
 
-def _wilson(count: int, n: int) -> tuple[float | None, float | None]:
-    if n == 0:
-        return None, None
-    from statsmodels.stats.proportion import proportion_confint
-
-    low, high = proportion_confint(count, n, alpha=0.05, method="wilson")
-    return float(low), float(high)
-
-
 def _km_at(time: np.ndarray, event: np.ndarray, at: float) -> dict[str, Any]:
-    """Kaplan-Meier at ``at`` with its log(-log) Greenwood interval and the
-    Greenwood standard error (for differences)."""
-    from lifelines import KaplanMeierFitter
-
+    """Kaplan-Meier at ``at`` with its log(-log) Greenwood interval
+    (clinic.survival) and the Greenwood standard error (for differences)."""
     if len(time) == 0:
         return {"estimate": None, "ci95": [None, None], "se": None}
-    with _quiet():
-        fitter = KaplanMeierFitter().fit(time, event == 1)
-        estimate = float(fitter.survival_function_at_times([at]).iloc[0])
-        band = fitter.confidence_interval_survival_function_
-        k = int(np.searchsorted(band.index.to_numpy(dtype=float), at, side="right") - 1)
-        low, high = (float(band.iloc[k, 0]), float(band.iloc[k, 1])) if k >= 0 else (1.0, 1.0)
-        from statsmodels.duration.survfunc import SurvfuncRight
+    from statsmodels.duration.survfunc import SurvfuncRight
 
+    with _quiet():
+        estimate, low, high = kaplan_meier_at(time, event == 1, np.array([at]))
         greenwood = SurvfuncRight(time, (event == 1).astype(float))
         j = int(np.searchsorted(greenwood.surv_times, at, side="right") - 1)
         se = float(greenwood.surv_prob_se[j]) if j >= 0 else 0.0
-    return {"estimate": estimate, "ci95": [_finite(low), _finite(high)], "se": se}
+    return {
+        "estimate": float(estimate[0]),
+        "ci95": [_finite(float(low[0])), _finite(float(high[0]))],
+        "se": se,
+    }
 
 
 def _cumulative_incidence_at(time: np.ndarray, event: np.ndarray, at: float) -> dict[str, Any]:
@@ -182,7 +171,7 @@ def arm_estimate(ep: Endpoint, frame: pd.DataFrame, end: float) -> dict[str, Any
     if ep.type in ("response", "relapse"):
         counted, success = proportion_data(ep, frame)
         n, count = int(counted.sum()), int(success.sum())
-        low, high = _wilson(count, n)
+        low, high = wilson(count, n) if n else (None, None)
         return {
             "n": n,
             "events": count,

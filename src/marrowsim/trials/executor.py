@@ -38,6 +38,7 @@ import pandas as pd
 
 from marrowsim._version import __version__
 from marrowsim.errors import InputError
+from marrowsim.simulation import MAX_DRAWS_PER_ENROLLED
 from marrowsim.trials.spec import COUNT_COVARIATES, PATIENT_COVARIATES, Trial
 
 Progress = Callable[[str, int, int], None]
@@ -47,7 +48,6 @@ Progress = Callable[[str, int, int], None]
 # diagnosed and enrolled; inclusion criteria lower it)
 SCREEN_MARGIN = 1.1
 FIRST_YIELD_GUESS = 0.7
-MAX_DRAWS_PER_ENROLLED = 20
 
 
 def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
@@ -159,9 +159,7 @@ def arm_chunk(
         table[f"baseline_{column}"] = baseline[column].to_numpy()
     base = Path(folder)
     readouts = np.moveaxis(result.readouts, 2, 0).astype(np.float32)
-    dead_before = np.zeros_like(result.alive)
-    dead_before[:, 1:] = ~result.alive[:, :-1]
-    readouts[:, dead_before] = np.nan
+    readouts[:, result.after_death] = np.nan
 
     def save(path: Path) -> None:
         with open(path, "wb") as handle:

@@ -98,12 +98,8 @@ def report(
         "|---|---|---|---|---|---|---|---|",
     ]
     for row in comparisons.itertuples():
-        ratio = (
-            row.odds_ratio
-            if row.odds_ratio == row.odds_ratio and row.odds_ratio is not None
-            else row.hazard_ratio
-        )
-        kind = "OR" if row.odds_ratio == row.odds_ratio and row.odds_ratio is not None else "HR"
+        odds = pd.notna(row.odds_ratio)
+        ratio, kind = (row.odds_ratio, "OR") if odds else (row.hazard_ratio, "HR")
         lines.append(
             f"| {row.endpoint} | {row.comparison} | {_value(row.difference, True)} |"
             f" {_interval(row.difference_ci95_low, row.difference_ci95_high, True)} |"

@@ -18,24 +18,15 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from marrowsim.clinic.definitions import SEVERITY_LEVELS
+from marrowsim.clinic.definitions import COUNT_READOUTS, SEVERITY_LEVELS
 from marrowsim.clinic.response import RESPONSE_LANDMARKS
 from marrowsim.errors import InputError
 from marrowsim.io import inputs
-from marrowsim.io.scenario import MAX_DAYS, load_scenario, parse_value
+from marrowsim.io.scenario import MAX_DAYS, is_file, load_scenario, parse_value
 
 # covariates read at enrolment (day 0): the patient's own, then its counts
 PATIENT_COVARIATES = {"age": "patient_age_years", "weight": "patient_weight_kg"}
-COUNT_COVARIATES = (
-    "hb",
-    "anc",
-    "wbc",
-    "lymphocytes",
-    "platelets",
-    "retic",
-    "cellularity",
-    "hsc",
-)
+COUNT_COVARIATES = COUNT_READOUTS
 COVARIATES = (*PATIENT_COVARIATES, *COUNT_COVARIATES, "severity")
 ENDPOINT_TYPES = (
     "response",
@@ -157,11 +148,6 @@ def builtin_text(name: str) -> str:
     return resources.files("marrowsim.trials").joinpath("builtin", f"{name}.yaml").read_text()
 
 
-def _is_file(source: str | Path) -> bool:
-    text = str(source)
-    return isinstance(source, Path) or text.endswith((".yaml", ".yml")) or "/" in text
-
-
 def load_trial(
     source: str | Path | Mapping[str, Any],
     *,
@@ -179,32 +165,16 @@ def load_trial(
             "trial", str(source), max_chars=inputs.MAX_PATH_BYTES, min_chars=1
         )
         origin = inputs.shown(text_source)
-        if _is_file(source):
+        if is_file(source):
             path = Path(source)
-            try:
-                if not path.is_file():
-                    raise InputError(f"trial file {origin} does not exist (or is not a file)")
-                if path.stat().st_size > inputs.MAX_FILE_BYTES:
-                    raise InputError(
-                        f"trial file {origin} is larger than {inputs.MAX_FILE_BYTES:,} bytes"
-                    )
-                text = path.read_text(encoding="utf-8")
-            except OSError as error:
-                raise InputError(
-                    f"trial file {origin} cannot be read: {error.strerror or error}"
-                ) from None
-            except UnicodeDecodeError:
-                raise InputError(f"trial file {origin} is not UTF-8 text") from None
+            text = inputs.read_text_file("trial", path)
             folder = path.resolve().parent
         else:
             text = builtin_text(text_source)
         raw = inputs.load_yaml(text, f"trial {origin}")
-    if patients_per_arm is not None:
-        raw = dict(raw) if isinstance(raw, Mapping) else raw
-        if isinstance(raw, dict):
-            raw["patients_per_arm"] = patients_per_arm
-    if seed is not None and isinstance(raw, dict):
-        raw["seed"] = seed
+    if isinstance(raw, dict):  # else _check says what a trial is
+        overrides = {"patients_per_arm": patients_per_arm, "seed": seed}
+        raw.update({k: v for k, v in overrides.items() if v is not None})
     try:
         return _check(raw, folder)
     except InputError as error:
@@ -213,9 +183,9 @@ def load_trial(
 
 def _scenario_source(field_name: str, value: Any, folder: Path | None) -> str:
     text = inputs.text(field_name, value, max_chars=inputs.MAX_PATH_BYTES, min_chars=1)
-    if _is_file(text) and folder is not None and not Path(text).is_absolute():
+    if is_file(text) and folder is not None and not Path(text).is_absolute():
         return str((folder / text).resolve())
-    if _is_file(text):
+    if is_file(text):
         return str(Path(text).resolve())
     return text
 
