@@ -114,6 +114,11 @@ def reference_run(tmp_path_factory: pytest.TempPathFactory, small_file: Path) ->
         ),
         ({"analysis": {"reference": "placebo"}}, "analysis.reference: unknown arm 'placebo'"),
         (
+            {"endpoints": {"r": {"type": "response", "at": [1]}}},
+            "endpoints.r.at: unknown landmark",
+        ),
+        ({"allocation": {"ratio": 121}}, "YAML reads an unquoted 2:1 as one (base 60): quote it"),
+        (
             {"allocation": {"stratify": {"age": [50, 40]}}},
             "allocation.stratify.age: cut points [50.0, 40.0] must be increasing",
         ),
@@ -427,3 +432,124 @@ def test_scheinberg_2011_trial_shows_horse_better_than_rabbit_atg(tmp_path: Path
     survival = summary["comparisons"]["rabbit-atg vs horse-atg"]["survival_3y"]
     assert survival["test"] == "log-rank" and 0 <= survival["p_value"] <= 1
     assert "rabbit-atg vs horse-atg, response_6m" in done.stdout
+
+
+# -- what a review found -------------------------------------------------------------
+
+
+def _frame(arm: str, death: list[float], relapse: list[float], first: list[float]) -> pd.DataFrame:
+    n = len(death)
+    return pd.DataFrame(
+        {
+            "arm": [arm] * n,
+            "death_day": death,
+            "response_3m": [None] * n,
+            "response_6m": [None] * n,
+            "response_12m": [None] * n,
+            "first_response_day": first,
+            "relapse_day": relapse,
+        }
+    )
+
+
+def test_event_free_survival_censors_a_death_that_is_not_one_of_its_events() -> None:
+    from marrowsim.trials.analysis import arm_estimate
+    from marrowsim.trials.spec import Endpoint
+
+    nan = float("nan")
+    # three die early without relapsing; the fourth responds and relapses on day 200
+    frame = _frame("horse", [10, 20, 30, nan], [nan, nan, nan, 200], [nan, nan, nan, 100])
+    relapse_only = Endpoint("efs", "event_free_survival", 365.0, events=("relapse",))
+    assert arm_estimate(relapse_only, frame, 365.0)["estimate"] == 0.0  # 1 at risk, 1 event
+    with_death = Endpoint("efs", "event_free_survival", 365.0, events=("death", "relapse"))
+    assert arm_estimate(with_death, frame, 365.0)["estimate"] == 0.0
+    assert arm_estimate(with_death, frame.iloc[:3], 365.0)["estimate"] == 0.0
+    assert arm_estimate(relapse_only, frame.iloc[:3], 365.0)["events"] == 0
+
+
+def test_time_to_event_tests_stop_at_the_endpoints_day() -> None:
+    trial = load_trial(
+        {
+            **SMALL,
+            "follow_up_days": 1000,
+            "endpoints": {"survival_1y": {"type": "overall_survival", "at_days": 365}},
+        }
+    )
+    # everybody alive at day 365; the arms differ only after it
+    frame = pd.concat(
+        [
+            _frame("horse", [500.0] * 20, [np.nan] * 20, [np.nan] * 20),
+            _frame("rabbit", [600.0] * 20, [np.nan] * 20, [np.nan] * 20),
+        ],
+        ignore_index=True,
+    )
+    result = analyse(trial, frame)["comparisons"]["rabbit vs horse"]["survival_1y"]
+    assert result["difference"] == 0.0
+    assert result["p_value"] is None and result["hazard_ratio"] is None
+    frame.loc[frame["arm"] == "rabbit", "death_day"] = 100.0  # now they differ by day 365
+    result = analyse(trial, frame)["comparisons"]["rabbit vs horse"]["survival_1y"]
+    assert result["p_value"] < 1e-6 and result["hazard_ratio"] > 1
+
+
+def test_the_populations_settings_hold_in_every_arm() -> None:
+    setting = {"cyclosporine.target_trough_ng_per_ml": 300}
+    trial = load_trial(
+        {
+            **SMALL,
+            "population": {**SMALL["population"], "set": setting},
+            "arms": {
+                "horse": {"scenario": "immune-aa-ist"},
+                "rabbit": {
+                    "scenario": "immune-aa-ratg",
+                    "set": {"cyclosporine.target_trough_ng_per_ml": 350},
+                },
+            },
+        }
+    )
+    assert trial.arms[0].set == setting
+    assert trial.arms[1].set == {"cyclosporine.target_trough_ng_per_ml": 350}  # its own on top
+
+
+def test_an_arm_left_empty_by_the_blocks_is_refused() -> None:
+    labels = np.array(["all", "all"], dtype=object)
+    for seed in range(100):
+        spec = load_trial(
+            {**SMALL, "patients_per_arm": 1, "seed": seed, "allocation": {"block_size": 4}}
+        )
+        try:
+            allocate(spec, labels)
+        except InputError as error:
+            assert "leaves arm" in str(error) and "patients_per_arm: 1" in str(error)
+            break
+    else:
+        pytest.fail("no seed left an arm empty with 2 patients in blocks of 4")
+
+
+def test_no_response_gives_an_interval_above_zero_and_nobody_gives_none() -> None:
+    from marrowsim.trials.analysis import arm_estimate
+    from marrowsim.trials.spec import Endpoint
+
+    ep = Endpoint("ttr", "time_to_response", 100.0)
+    frame = _frame("horse", [np.nan] * 10, [np.nan] * 10, [np.nan] * 10)
+    value = arm_estimate(ep, frame, 120.0)
+    assert value["estimate"] == 0.0 and 0.2 < value["ci95"][1] < 0.35  # exact bound 0.31
+    assert arm_estimate(ep, frame.iloc[:0], 120.0)["estimate"] is None
+
+
+def test_resume_notices_an_edited_scenario_file(tmp_path: Path) -> None:
+    import yaml
+
+    from marrowsim.io.scenario import builtin_text
+    from marrowsim.trials.executor import manifest_of
+
+    scenario = tmp_path / "arm.yaml"
+    scenario.write_text(builtin_text("immune-aa-ratg"))
+    spec = {
+        **SMALL,
+        "arms": {"horse": {"scenario": "immune-aa-ist"}, "rabbit": {"scenario": str(scenario)}},
+    }
+    before = manifest_of(load_trial(spec), 5, False, 0)
+    raw = yaml.safe_load(scenario.read_text())
+    raw["cyclosporine"]["target_trough_ng_per_ml"] = 300
+    scenario.write_text(yaml.safe_dump(raw))
+    assert manifest_of(load_trial(spec), 5, False, 0) != before

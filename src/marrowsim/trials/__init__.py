@@ -232,6 +232,9 @@ def run_trial(
             _write_outputs(trial, target, work, enrolled, screened, bases, chunk, timecourse)
             with open(target / "summary.json") as handle:
                 summary = json.load(handle)
+    # the manifest first: a run killed while the rest is removed starts
+    # afresh on --resume instead of trusting half-removed chunks
+    (work / "manifest.json").unlink(missing_ok=True)
     shutil.rmtree(work, ignore_errors=True)
     return summary
 
@@ -335,10 +338,10 @@ def _write_outputs(
         arms_table.to_csv(stage / "arms.csv", index=False)
         comparisons.to_csv(stage / "comparisons.csv", index=False)
         tables = [pq.read_table(b.with_suffix(".parquet")) for b in bases]
-        pq.write_table(
-            pa.concat_tables(tables, promote_options="default"), stage / "patients.parquet"
-        )
-        del tables
+        # one contiguous table: Parquet's pages would otherwise follow the chunks
+        whole = pa.concat_tables(tables, promote_options="default").combine_chunks()
+        pq.write_table(whole, stage / "patients.parquet")
+        del tables, whole
         pq.write_table(pa.Table.from_pandas(bands, preserve_index=False), stage / "bands.parquet")
         plot_trial_survival(trial, frame, stage / "survival.png")
         plot_forest(trial, analysis, stage / "forest.png")

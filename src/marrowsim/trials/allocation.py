@@ -5,7 +5,9 @@ combination of the ``allocation.stratify`` covariates' bins) patients take
 the next place of a block holding each arm ``ratio`` times per ratio unit,
 its order a random permutation from the stratum's own generator (the trial
 seed with a fixed tag, keyed by the stratum), so the allocation of a patient
-depends only on the seed and the patients before it in its stratum.
+depends only on the seed and the patients before it in its stratum. Arm
+sizes therefore vary by up to a block per stratum around their ratio share
+(as in a trial randomised this way); an arm left empty is refused.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from marrowsim.clinic.definitions import SEVERITY_LEVELS
+from marrowsim.errors import InputError
 from marrowsim.trials.spec import Trial
 
 # entropy tag of the allocation stream: never the patients' streams, which
@@ -67,4 +70,12 @@ def allocate(trial: Trial, labels: np.ndarray) -> np.ndarray:
         if not queue:
             queue.extend(int(a) for a in generators[label].permutation(block))
         arms[i] = queue.pop(0)
+    sizes = np.bincount(arms, minlength=len(trial.arms))
+    if len(labels) and not sizes.all():
+        empty = trial.arms[int(np.argmin(sizes))].name
+        raise InputError(
+            f"patients_per_arm: {trial.patients_per_arm} leaves arm {empty!r} without patients"
+            f" (blocks of {trial.block_size} are filled per stratum in enrolment order, so arm"
+            " sizes vary by up to a block per stratum); give more patients per arm or fewer strata"
+        )
     return arms

@@ -12,7 +12,8 @@ statistics taken from the libraries (statsmodels, lifelines):
   (``Table2x2``) and the pooled two-proportion z test
   (``proportions_ztest``); for a time to event, the difference at the
   landmark (normal approximation on the two Greenwood or Aalen-Johansen
-  variances), the log-rank test and the Cox hazard ratio (lifelines).
+  variances), the log-rank test and the Cox hazard ratio (lifelines), both
+  over the follow-up up to the endpoint's day (censored there).
 
 The input is one row per patient: ``arm``, ``death_day`` (NaN alive at the
 end), ``response_3m|6m|12m`` (complete/partial/none; null where not
@@ -30,7 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from marrowsim.clinic.intervals import wilson
+from marrowsim.clinic.intervals import clopper_pearson, wilson
 from marrowsim.clinic.response import RESPONSE_COLUMNS, RESPONSE_LANDMARKS
 from marrowsim.clinic.survival import kaplan_meier_at
 from marrowsim.trials.spec import Endpoint, Trial
@@ -106,8 +107,16 @@ def time_to_event(ep: Endpoint, frame: pd.DataFrame, end: float) -> tuple[np.nda
             labels = frame[column].astype(object).to_numpy()
             none = np.array([v == "none" for v in labels], dtype=bool)
             times = np.fmin(times, np.where(none, RESPONSE_LANDMARKS[landmark], np.inf))
+    if "death" not in ep.events:
+        # a patient who dies before any listed event is censored at death,
+        # not followed to the end
+        died_first = np.isfinite(death) & ~(times <= death)
+        times = np.where(died_first, np.inf, times)
+        censored = np.where(died_first, death, end)
+    else:
+        censored = np.full(len(frame), end)
     happened = np.isfinite(times)
-    return np.where(happened, times, end), happened.astype(int)
+    return np.where(happened, times, censored), happened.astype(int)
 
 
 # -- per-arm estimates -----------------------------------------------------------
@@ -134,8 +143,11 @@ def _km_at(time: np.ndarray, event: np.ndarray, at: float) -> dict[str, Any]:
 
 def _cumulative_incidence_at(time: np.ndarray, event: np.ndarray, at: float) -> dict[str, Any]:
     """Aalen-Johansen cumulative incidence of the event (code 1) at ``at``."""
+    if len(time) == 0:
+        return {"estimate": None, "ci95": [None, None], "se": None}
     if not (event == 1).any():
-        return {"estimate": 0.0, "ci95": [0.0, 0.0], "se": 0.0}
+        # none responded: 0, with the exact one-sided 97.5% upper bound
+        return {"estimate": 0.0, "ci95": [0.0, clopper_pearson(0, len(time))[1]], "se": None}
     from lifelines import AalenJohansenFitter
 
     with _quiet():
@@ -248,8 +260,11 @@ def _compare_times(
         if a1["se"] is not None and a0["se"] is not None:
             half = Z95 * float(np.hypot(a1["se"], a0["se"]))
             out["difference_ci95"] = [difference - half, difference + half]
-    # the event of interest; a competing death is censored (cause-specific)
-    d1, d0 = e1 == 1, e0 == 1
+    # the event of interest up to the endpoint's day (later follow-up
+    # censored there); a competing death is censored (cause-specific)
+    at = ep.at_days
+    d1, d0 = (e1 == 1) & (t1 <= at), (e0 == 1) & (t0 <= at)
+    t1, t0 = np.minimum(t1, at), np.minimum(t0, at)
     if not (d1.any() or d0.any()):
         return out
     with _quiet():

@@ -24,6 +24,7 @@ Two kinds of task:
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -38,6 +39,7 @@ import pandas as pd
 
 from marrowsim._version import __version__
 from marrowsim.errors import InputError
+from marrowsim.io.scenario import is_file
 from marrowsim.simulation import MAX_DRAWS_PER_ENROLLED
 from marrowsim.trials.spec import COUNT_COVARIATES, PATIENT_COVARIATES, Trial
 
@@ -254,10 +256,18 @@ class Executor:
 
 
 def manifest_of(trial: Trial, chunk: int, timecourse: bool, power: int) -> dict[str, Any]:
-    """What a run is; a resumed run must be the same run."""
+    """What a run is; a resumed run must be the same run (scenario files
+    included by their contents, so one edited in between is noticed)."""
+    sources = [trial.population, *(a.scenario for a in trial.arms)]
+    contents = {
+        source: hashlib.sha256(Path(source).read_bytes()).hexdigest()
+        for source in sources
+        if is_file(source) and Path(source).is_file()
+    }
     return {
         "marrowsim_version": __version__,
         "trial": json.loads(json.dumps(asdict(trial), default=str)),
+        "scenario_files": contents,
         "chunk": chunk,
         "timecourse": timecourse,
         "power": power,
@@ -394,7 +404,8 @@ def run_arms(
     for arm, k, rows in arm_chunks(enrolled, len(trial.arms), chunk):
         base = work / f"arm-{arm}" / f"chunk-{k:07d}"
         bases.append(base)
-        if not base.with_suffix(".parquet").is_file():
+        files = [".parquet", ".npy", *([".timecourse.parquet"] if timecourse else [])]
+        if not all(base.with_suffix(suffix).is_file() for suffix in files):
             tasks.append(
                 (
                     trial,

@@ -248,6 +248,11 @@ def _ratio(value: Any, n_arms: int) -> tuple[int, ...]:
         ratio = tuple(int(p) for p in parts)
     except ValueError:
         ratio = ()
+    if isinstance(value, int) and n_arms > 1:
+        raise InputError(
+            f"allocation.ratio: {value} is a number; YAML reads an unquoted 2:1 as one"
+            f' (base 60): quote it, e.g. ratio: "{":".join(["1"] * n_arms)}"'
+        )
     if len(ratio) != n_arms or any(r < 1 or r > 100 for r in ratio):
         raise InputError(
             f"allocation.ratio: {inputs.shown(value)} is not a ratio of {n_arms} whole numbers"
@@ -271,7 +276,7 @@ def _endpoint(name: str, value: Any, follow_up: float) -> Endpoint:
         )
     if kind == "response":
         landmark = spec.get("at", "6_months")
-        if landmark not in RESPONSE_LANDMARKS:
+        if not isinstance(landmark, str) or landmark not in RESPONSE_LANDMARKS:
             raise InputError(
                 f"{where}.at: " + inputs.unknown_name("landmark", landmark, RESPONSE_LANDMARKS)
             )
@@ -366,7 +371,8 @@ def _check(raw: Any, folder: Path | None) -> Trial:
                     + inputs.unknown_name("arm key", key, ("scenario", "set", "description"))
                 )
         scenario = _scenario_source(f"{where}.scenario", arm.get("scenario", pop_scenario), folder)
-        sets = _sets(f"{where}.set", arm.get("set"))
+        # the population's settings hold in every arm, the arm's own on top
+        sets = {**pop_set, **_sets(f"{where}.set", arm.get("set"))}
         try:
             sc = load_scenario(scenario, {**sets, "days": follow_up})
         except InputError as error:
