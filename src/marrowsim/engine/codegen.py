@@ -44,7 +44,7 @@ from marrowsim.model import Model, store_trace
 
 __all__ = ["cache_dir", "compiled_module", "generate_source", "sparsity", "structure_key"]
 
-CODEGEN_VERSION = "5"
+CODEGEN_VERSION = "6"
 # numpy's error model: a division by zero gives inf/nan (the step is then
 # rejected) instead of raising inside the parallel loop
 NJIT = "@nb.njit(cache=True, error_model='numpy')"

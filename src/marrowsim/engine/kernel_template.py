@@ -295,6 +295,7 @@ def integrate_patient(
     theta_ev = np.empty(N_EVENTS)
     crossed = np.zeros(N_EVENTS, dtype=np.bool_)
     n_events = 0
+    h_carry = 0.0  # the step to restart with after an event (0: estimate one)
 
     t = seg_t[0]
     j_out = 0
@@ -351,20 +352,27 @@ def integrate_patient(
             have_prev = True
         if status != STATUS_OK:
             break
-        # initial step: 1% of the time scale on which the solution changes
         rhs(y, p, u, f0)
-        d0 = 0.0
-        d1 = 0.0
-        for i in range(n):
-            sc = atol[i] + rtol * abs(y[i])
-            d0 += (y[i] / sc) ** 2
-            d1 += (f0[i] / sc) ** 2
-        d0 = math.sqrt(d0 / n)
-        d1 = math.sqrt(d1 / n)
-        h = t_end - t
-        if d1 > 1e-10 and d0 > 1e-10:
-            h = min(h, 0.01 * d0 / d1)
-        h = min(max(h, 1e-10 * (t_end - t)), max_step)
+        if h_carry > 0.0:
+            # after an event, the step its error estimate proposed: the
+            # dynamics are those of the step it cut (a jump that changes them
+            # costs a rejection or two, not a climb from a tiny step)
+            h = min(h_carry, t_end - t)
+            h_carry = 0.0
+        else:
+            # initial step: 1% of the time scale on which the solution changes
+            d0 = 0.0
+            d1 = 0.0
+            for i in range(n):
+                sc = atol[i] + rtol * abs(y[i])
+                d0 += (y[i] / sc) ** 2
+                d1 += (f0[i] / sc) ** 2
+            d0 = math.sqrt(d0 / n)
+            d1 = math.sqrt(d1 / n)
+            h = t_end - t
+            if d1 > 1e-10 and d0 > 1e-10:
+                h = min(h, 0.01 * d0 / d1)
+            h = min(max(h, 1e-10 * (t_end - t)), max_step)
         rejected = False
         have_jacobian = False  # f0 is fresh here; J is made at the first step
         while t < t_end:
@@ -531,6 +539,9 @@ def integrate_patient(
                 for k in range(N_EVENTS):
                     g0[k] = gt[k]
                 restart = True
+                h_carry = min(
+                    h * (6.0 if err == 0.0 else min(6.0, max(0.2, 0.9 * err**-0.25))), max_step
+                )
                 break
             t = t_new
             for i in range(n):
