@@ -553,3 +553,50 @@ def test_resume_notices_an_edited_scenario_file(tmp_path: Path) -> None:
     raw["cyclosporine"]["target_trough_ng_per_ml"] = 300
     scenario.write_text(yaml.safe_dump(raw))
     assert manifest_of(load_trial(spec), 5, False, 0) != before
+
+
+@pytest.mark.parametrize(
+    "arm_set", [{"immune.strength": 1.5}, {"immune.trigger_day": 90}], ids=["strength", "onset"]
+)
+def test_an_arm_that_changes_the_history_before_enrolment_is_refused(
+    tmp_path: Path, arm_set: dict[str, object]
+) -> None:
+    # the arms start from the screen's states at enrolment: an arm whose own
+    # history would differ cannot be started there
+    spec = {
+        **SMALL,
+        "patients_per_arm": 2,
+        "follow_up_days": 10,
+        "endpoints": {"survival": {"type": "overall_survival", "at_days": 10}},
+        "arms": {
+            "horse": {"scenario": "immune-aa-ist"},
+            "changed": {"scenario": "immune-aa-ist", "set": arm_set},
+        },
+    }
+    with pytest.raises(InputError, match=r"arms\.changed: scenario 'immune-aa-ist' changes"):
+        run_trial(load_trial(spec), tmp_path / "out", chunk=2)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_course_started_from_its_screened_state_is_the_course_run_whole() -> None:
+    from marrowsim.simulation import Enrolled
+
+    screened = simulate(
+        "immune-aa-ist", draws=range(10), screen=True, seed=1, days=1, every=1, save_states=True
+    )
+    assert screened.draw is not None and screened.diagnosis_day is not None
+    assert screened.states is not None
+    draws, day, states = screened.draw[:4], screened.diagnosis_day[:4], screened.states[:4, 0]
+    whole = simulate("immune-aa-ratg", draws=draws, seed=1, days=60, every=3)
+    started = simulate(
+        "immune-aa-ratg", draws=draws, seed=1, days=60, every=3, enrolled=Enrolled(day, states)
+    )
+    assert np.array_equal(whole.readouts, started.readouts, equal_nan=True)
+    assert whole.event_log == started.event_log
+    assert np.array_equal(whole.diagnosis_day, started.diagnosis_day)
+    with pytest.raises(InputError, match=r"enrolled.states: shape \(4, 3\)"):
+        simulate("immune-aa-ratg", draws=draws, enrolled=Enrolled(day, states[:, :3]))
+    with pytest.raises(InputError, match="enrolled: scenario 'immune-aa' does not enrol"):
+        simulate("immune-aa", draws=draws, enrolled=Enrolled(day, states))
+    with pytest.raises(InputError, match="enrolled: needs draws"):
+        simulate("immune-aa-ratg", patients=4, enrolled=Enrolled(day, states))

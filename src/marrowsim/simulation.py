@@ -30,7 +30,20 @@ DEFAULT_CHUNK = 1000
 # an enrolling scenario draws at most this many patients per one enrolled
 MAX_DRAWS_PER_ENROLLED = 20
 
-__all__ = ["DEFAULT_CHUNK", "Result", "default_model", "simulate"]
+__all__ = ["DEFAULT_CHUNK", "Enrolled", "Result", "default_model", "simulate"]
+
+
+@dataclass(frozen=True)
+class Enrolled:
+    """Patients already run to their enrolment (a trial's screen: the
+    ``screen=True`` run of the same draws with ``save_states``): per draw, its
+    day of diagnosis and its state at enrolment (day 0 of the outputs; columns
+    in the model's state order). ``simulate(draws=..., enrolled=...)`` starts
+    each draw there instead of running its history again: the history is the
+    disease's own, the same in every arm of a trial."""
+
+    diagnosis_day: np.ndarray
+    states: np.ndarray
 
 
 def simulate(
@@ -41,6 +54,7 @@ def simulate(
     first_patient: int = 0,
     draws: Sequence[int] | np.ndarray | None = None,
     screen: bool = False,
+    enrolled: Enrolled | None = None,
     days: float | None = None,
     every: float | None = None,
     set: Mapping[str, Any] | None = None,  # named like the CLI option --set
@@ -68,6 +82,10 @@ def simulate(
         patient as in a cohort drawn from 0): to simulate a few patients of a
         large population, such as those who react to a drug. Not for a
         scenario that enrols at diagnosis.
+    enrolled:
+        With ``draws``, in a scenario that enrols at diagnosis: those draws'
+        days of diagnosis and states at enrolment (:class:`Enrolled`), from
+        which their courses start without their histories being run again.
     days, every:
         Override the scenario's length and output interval (days).
     set:
@@ -112,6 +130,13 @@ def simulate(
         if first_patient:
             raise InputError("first_patient: not allowed with draws (give the draw indices)")
         n_patients = len(draw_keys)
+    if enrolled is not None:
+        if not isinstance(enrolled, Enrolled):
+            raise InputError(
+                f"enrolled: expected a marrowsim.simulation.Enrolled, got {inputs.kind(enrolled)}"
+            )
+        if draw_keys is None or screen:
+            raise InputError("enrolled: needs draws (the draws it holds), and not screen")
     workers = None if workers is None else inputs.whole("workers", workers, ge=1)
     chunk_size = inputs.whole("chunk_size", chunk_size, ge=1)
     save_states = inputs.flag("save_states", save_states)
@@ -163,6 +188,11 @@ def simulate(
             chunk_size,
             draw_keys,
             screen,
+            enrolled,
+        )
+    elif enrolled is not None:
+        raise InputError(
+            f"enrolled: scenario {sc.name!r} does not enrol at diagnosis (enrolment: {sc.enrolment})"
         )
     else:
         values = (
@@ -289,6 +319,7 @@ def _enrol_at_diagnosis(
     chunk_size: int,
     draw_keys: np.ndarray | None = None,
     screening: bool = False,
+    enrolled: Enrolled | None = None,
 ) -> _Cohort:
     """Run each drawn patient's history until diagnosis (severe criteria first
     met, within ``sc.enrolment_horizon_days``) and enrol the first ``n_patients``
@@ -298,7 +329,11 @@ def _enrol_at_diagnosis(
     is shifted to it. A patient who dies before diagnosis is not enrolled.
 
     With ``draw_keys`` the patients are those draws, each of whom must be
-    enrolled; ``screening`` enrols those of them who are (a trial's screen)."""
+    enrolled; ``screening`` enrols those of them who are (a trial's screen);
+    ``enrolled`` gives those draws' diagnosis days and states at enrolment."""
+    if enrolled is not None:
+        assert draw_keys is not None
+        return _from_enrolment(model, table, sc, seed, initial, draw_keys, enrolled)
     wanted = 1 if n_patients is None else n_patients
     horizon = np.array([0.0, sc.enrolment_horizon_days])
     # per batch: its patients, the indices enrolled, their diagnosis days and states
@@ -393,6 +428,37 @@ def _enrol_at_diagnosis(
     enrolment_day = diagnosis_day + sc.enrolment_delay_days
     changes = [c if c.from_enrolment else c.shifted(enrolment_day) for c in model.schedule(values)]
     return _Cohort(values, params, y0, atol_scale, changes, draw, diagnosis_day)
+
+
+def _from_enrolment(
+    model: Model,
+    table: Any,
+    sc: Scenario,
+    seed: int,
+    initial: Mapping[str, float],
+    keys: np.ndarray,
+    enrolled: Enrolled,
+) -> _Cohort:
+    """The draws ``keys`` at their given states of enrolment (checked)."""
+    n = len(keys)
+    day = np.asarray(enrolled.diagnosis_day, dtype=float)
+    states = np.asarray(enrolled.states, dtype=float)
+    if day.shape != (n,):
+        raise InputError(f"enrolled.diagnosis_day: shape {day.shape}; one day per draw ({n},)")
+    if states.shape != (n, len(model.state_names)):
+        raise InputError(
+            f"enrolled.states: shape {states.shape}; one row per draw and one column per"
+            f" state of the model ({n}, {len(model.state_names)})"
+        )
+    if not (np.isfinite(day).all() and np.isfinite(states).all() and (states >= 0).all()):
+        raise InputError("enrolled: diagnosis days and states must be finite, states >= 0")
+    values = table.draw(n, seed, indices=keys)
+    history = _start(model, values, initial)
+    enrolment_day = day + sc.enrolment_delay_days
+    changes = [c if c.from_enrolment else c.shifted(enrolment_day) for c in model.schedule(values)]
+    return _Cohort(
+        history.values, history.params, states.copy(), history.atol_scale, changes, keys, day
+    )
 
 
 def _until_enrolment(

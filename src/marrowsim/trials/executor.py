@@ -50,6 +50,9 @@ Progress = Callable[[str, int, int], None]
 # diagnosed and enrolled; inclusion criteria lower it)
 SCREEN_MARGIN = 1.1
 FIRST_YIELD_GUESS = 0.7
+# the screen keeps each patient's state at enrolment in columns named so:
+# the arms start their courses there instead of running the history again
+STATE_PREFIX = "enrolment_state:"
 
 
 def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
@@ -98,6 +101,7 @@ def screen_block(
         seed=seed,
         days=trial.every,
         every=trial.every,
+        save_states=True,
         workers=threads,
     )
     frame = pd.DataFrame({"draw": result.draw if result.draw is not None else draws})
@@ -110,6 +114,11 @@ def screen_block(
         frame[name] = result.readout(name)[:, 0]
     codes = result.severity_code[:, 0]
     frame["severity"] = [SEVERITY_LEVELS[c] if c >= 0 else "none" for c in codes]
+    assert result.states is not None
+    states = pd.DataFrame(
+        result.states[:, 0, :], columns=[STATE_PREFIX + name for name in result.state_names]
+    )
+    frame = pd.concat([frame, states], axis=1)
     _write_parquet(frame, Path(path))
     return path
 
@@ -124,39 +133,61 @@ def arm_chunk(
     threads: int | None,
 ) -> str:
     """Simulate one chunk of an arm's patients (rows of the enrolment table:
-    ``patient``, ``draw``, ``diagnosis_day``, ``stratum``) and write its
-    per-patient table, its daily readouts and (if asked) its timecourse."""
-    from marrowsim.simulation import simulate
+    ``patient``, ``draw``, ``diagnosis_day``, ``stratum``, the baseline
+    covariates and the states at enrolment) from their states at enrolment,
+    and write its per-patient table, its daily readouts and (if asked) its
+    timecourse."""
+    from marrowsim.simulation import Enrolled, simulate
 
     spec = trial.arms[arm]
     draws = patients["draw"].to_numpy(dtype=np.int64)
+    state_columns = [c for c in patients.columns if c.startswith(STATE_PREFIX)]
+    expected = patients["diagnosis_day"].to_numpy(dtype=float)
+    # the arm's own history of the chunk's first patient: an arm whose
+    # scenario changes the disease before enrolment is refused (the same
+    # history up to the integrator's round-off: an arm's drug parameters can
+    # change the error scale, hence the steps, a little)
+    first = simulate(
+        spec.scenario,
+        set=spec.set,
+        draws=draws[:1],
+        seed=seed,
+        days=trial.every,
+        every=trial.every,
+        save_states=True,
+        workers=threads,
+    )
+    own = first.diagnosis_day
+    start = patients[state_columns].to_numpy(dtype=float)
+    if own is not None:
+        assert first.states is not None
+        same_day = np.isclose(own[0], expected[0], rtol=1e-6, atol=1e-6)
+        same_state = np.allclose(first.states[0, 0], start[0], rtol=1e-5, atol=1e-9)
+        if not (same_day and same_state):
+            raise InputError(
+                f"arms.{spec.name}: scenario {spec.scenario!r} changes the disease before"
+                f" enrolment (draw {draws[0]} is diagnosed on day {own[0]:g} in the arm,"
+                f" {expected[0]:g} in the population"
+                f"{'' if same_state else ', and enrolled in another state'}); arms may"
+                " differ only in treatment"
+            )
     result = simulate(
         spec.scenario,
         set=spec.set,
         draws=draws,
+        enrolled=None if own is None else Enrolled(expected, start),
         seed=seed,
         days=trial.follow_up_days,
         every=trial.every,
         workers=threads,
     )
-    if result.diagnosis_day is not None:
-        expected = patients["diagnosis_day"].to_numpy(dtype=float)
-        # the same history up to the integrator's round-off (an arm's drug
-        # parameters can change the error scale, hence the steps, a little)
-        differs = ~np.isclose(result.diagnosis_day, expected, rtol=1e-6, atol=1e-6)
-        if differs.any():
-            k = int(np.flatnonzero(differs)[0])
-            raise InputError(
-                f"arms.{spec.name}: scenario {spec.scenario!r} changes the disease before"
-                f" enrolment (draw {draws[k]} is diagnosed on day {result.diagnosis_day[k]:g}"
-                f" in the arm, {expected[k]:g} in the population); arms may differ only in"
-                " treatment"
-            )
     table = result.patients.drop(columns=["patient"])
     table.insert(0, "patient", patients["patient"].to_numpy())
     table.insert(1, "arm", spec.name)
     table.insert(2, "stratum", patients["stratum"].to_numpy())
-    baseline = patients.drop(columns=["patient", "draw", "diagnosis_day", "stratum"])
+    baseline = patients.drop(
+        columns=["patient", "draw", "diagnosis_day", "stratum", *state_columns]
+    )
     for column in baseline.columns:
         table[f"baseline_{column}"] = baseline[column].to_numpy()
     base = Path(folder)
@@ -360,7 +391,8 @@ def screen(
         for p in paths:
             frame = pd.read_parquet(p)
             frame = frame[eligible(trial, frame)]
-            frames.append(frame)
+            if len(frame):  # (pandas deprecates concatenating empty frames)
+                frames.append(frame)
             found += len(frame)
         blocks += new
     enrolled = pd.concat(frames, ignore_index=True).iloc[:total].reset_index(drop=True)
@@ -397,6 +429,7 @@ def run_arms(
         *PATIENT_COVARIATES,
         *COUNT_COVARIATES,
         "severity",
+        *[c for c in enrolled.columns if c.startswith(STATE_PREFIX)],
     ]
     bases: list[Path] = []
     tasks = []
