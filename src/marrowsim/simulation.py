@@ -392,10 +392,10 @@ def _enrol_at_diagnosis(
         if sc.enrolment_delay_days > 0:
             # the course from diagnosis to enrolment, untreated: who dies in
             # it is not enrolled
-            enrolled, final = _until_enrolment(
+            alive, final = _until_enrolment(
                 model, history, before, diagnosed, day, final, sc, solver, workers, chunk_size
             )
-            diagnosed &= enrolled
+            diagnosed &= alive
         keep = np.flatnonzero(diagnosed)[: wanted - n_found]
         if keys is not None:
             if not screening and len(keep) < len(keys):
