@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -100,6 +100,11 @@ def _sets(items: list[str]) -> dict[str, Any]:
     return out
 
 
+# a larger cohort is run in chunks (the outputs are the same, the memory bounded)
+AUTO_CHUNK_PATIENTS = 20_000
+DEFAULT_RUN_CHUNK = 1000
+
+
 @app.command()
 def run(
     scenario: Annotated[
@@ -124,7 +129,25 @@ def run(
     ] = None,
     fmt: Annotated[str, typer.Option("--format", help="timecourse format: csv or parquet")] = "csv",
     out: Annotated[str, typer.Option(help="output folder (replaced whole)")] = "out/run",
-    workers: Annotated[str | None, typer.Option(help="threads (default: all cores)")] = None,
+    workers: Annotated[
+        str | None,
+        typer.Option(help="threads (default: all cores); with --chunk, Dask worker processes"),
+    ] = None,
+    chunk: Annotated[
+        str | None,
+        typer.Option(
+            help="run the cohort in chunks of N patients through the trials' executor"
+            " (bounded memory, --workers processes, --scheduler, --resume); the same"
+            f" outputs; the default above {AUTO_CHUNK_PATIENTS:,} patients, in chunks of"
+            f" {DEFAULT_RUN_CHUNK}"
+        ),
+    ] = None,
+    scheduler: Annotated[
+        str | None, typer.Option(help="with --chunk: a Dask scheduler to join (tcp://HOST:PORT)")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="with --chunk: continue an interrupted run")
+    ] = False,
 ) -> None:
     """Simulate a scenario and write timecourse, patients, summary and figure."""
     from marrowsim.io.results import FORMATS, check_writable, pause_for_tests
@@ -137,9 +160,43 @@ def run(
     n_seed = _number("--seed", seed, whole=True, minimum=0, maximum=2**128)
     n_every = _number("--every", every, positive=True)
     n_workers = _number("--workers", workers, whole=True, minimum=1, maximum=4096)
+    n_chunk = _number("--chunk", chunk, whole=True, minimum=1, maximum=100_000)
     overrides = _sets(set_ or [])
     if dosing is not None:
         overrides["regimens_from"] = inputs.path_text("--dosing", dosing)
+    if n_chunk is None and n_patients is not None and n_patients > AUTO_CHUNK_PATIENTS:
+        n_chunk = DEFAULT_RUN_CHUNK  # the same outputs, in bounded memory
+    if n_chunk is None and (scheduler is not None or resume):
+        raise InputError(
+            f"{'--scheduler' if scheduler is not None else '--resume'}: needs --chunk"
+            " (a run in chunks)"
+        )
+    if n_chunk is not None:
+        if n_patients is None:
+            raise InputError("--chunk: needs --patients (the typical patient is one patient)")
+        from marrowsim.chunked import run_chunked
+
+        if scheduler is not None and n_workers is not None:
+            raise InputError("--workers: give --workers or --scheduler, not both")
+        bar, progress = _progress_bar()
+        with bar:
+            view = run_chunked(
+                scenario,
+                out,
+                patients=n_patients,
+                seed=n_seed,
+                days=n_days,
+                every=n_every,
+                set=overrides,
+                fmt=fmt,
+                chunk=n_chunk,
+                workers=n_workers or 1,
+                scheduler=scheduler,
+                resume=resume,
+                progress=progress,
+            )
+        _print_summary(view, out)
+        return
     folder = check_writable(out)
     pause_for_tests("simulate")
 
@@ -393,6 +450,25 @@ def trial(
         raise InputError("--workers: give --workers or --scheduler, not both")
     spec = load_trial(name, patients_per_arm=n_per_arm, seed=n_seed)
     check_writable(out, extra=TRIAL_OUTPUTS)
+    bar, progress = _progress_bar()
+    with bar:
+        summary = run_trial(
+            spec,
+            out,
+            chunk=int(n_chunk),
+            workers=int(n_workers),
+            scheduler=scheduler,
+            resume=resume,
+            power=int(n_power),
+            timecourse=timecourse,
+            progress=progress,
+        )
+    _print_trial(summary, out)
+
+
+def _progress_bar() -> tuple[Any, Callable[[str, int, int], None]]:
+    """A progress bar on stderr per phase (screening, patients): done,
+    rate and time left; and the callback the chunked executor calls."""
     from rich.console import Console
     from rich.progress import (
         BarColumn,
@@ -423,19 +499,7 @@ def trial(
         rate = f"{done / elapsed:.0f}/s" if elapsed > 0 and phase == "patients" else ""
         bar.update(task, completed=done, total=total, rate=rate)
 
-    with bar:
-        summary = run_trial(
-            spec,
-            out,
-            chunk=int(n_chunk),
-            workers=int(n_workers),
-            scheduler=scheduler,
-            resume=resume,
-            power=int(n_power),
-            timecourse=timecourse,
-            progress=progress,
-        )
-    _print_trial(summary, out)
+    return bar, progress
 
 
 def _print_trial(summary: dict[str, Any], out: str) -> None:

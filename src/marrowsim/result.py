@@ -185,128 +185,59 @@ class Result:
         frame["status"] = [STATUS_MESSAGES.get(int(s), f"error {s}") for s in self.status]
         return frame
 
-    def _transplant_summary(self, ok: np.ndarray) -> dict[str, Any] | None:
-        """Among the transplanted patients: graft failure fractions and the
-        median neutrophil engraftment day (after the infusion); None if none."""
-        given = transplant_given(self.parameters, self.n_patients)[ok]
-        if not given.any():
-            return None
-        frame = self.patients[ok][given]
-        failure = frame["graft_failure"]
-        engraftment = frame["anc_engraftment_day"].to_numpy(dtype=float)
-        engrafted = engraftment[np.isfinite(engraftment)]
-        return {
-            "patients": int(given.sum()),
-            "graft_failure": float(failure.notna().mean()),
-            "primary_graft_failure": float((failure == "primary").mean()),
-            "secondary_graft_failure": float((failure == "secondary").mean()),
-            "anc_engrafted": float(np.isfinite(engraftment).mean()),
-            "median_anc_engraftment_day": float(np.median(engrafted)) if len(engrafted) else None,
-        }
+    @cached_property
+    def summary_rows(self) -> pd.DataFrame:
+        """One row per patient: everything :func:`summarise` reads (whether
+        its integration succeeded, its worst severity while alive, its counts
+        on the last day and nadirs, death, bleeding, transfusions, response,
+        transplant, steps). A cohort's summary is a function of these rows
+        alone, so the summary of a run in chunks is that of the rows of its
+        chunks put together."""
+        ok = self.succeeded
+        alive = self.alive
+        rows = pd.DataFrame({"succeeded": ok})
+        rows["worst_severity"] = np.where(alive, self.severity_code, -1).max(axis=1)
+        rows["alive_at_end"] = alive[:, -1]
+        for k, name in enumerate(self.readout_names):
+            rows[f"final:{name}"] = self.readouts[:, -1, k]
+        for name in NADIR_READOUTS:
+            values = np.where(alive, self.readout(name), np.inf).min(axis=1)
+            rows[f"nadir:{name}"] = np.where(np.isinf(values), np.nan, values)
+        o = self.outcomes
+        rows["death_day"] = o.death_day
+        rows["death_cause"] = o.death_cause
+        rows["first_bleeding_day"] = o.first_bleeding_day
+        for product, units in o.units.items():
+            rows[f"units:{product}"] = units
+        r = self.responses
+        for landmark in RESPONSE_LANDMARKS:
+            rows[f"response:{landmark}"] = r.at[landmark]
+        rows["first_response_day"] = r.first_response_day
+        rows["relapse_day"] = r.relapse_day
+        rows["treatment_start"] = r.treatment_start
+        patients = self.patients
+        rows["first_severe_day"] = patients["first_severe_day"].to_numpy(dtype=float)
+        rows["transplant_given"] = transplant_given(self.parameters, self.n_patients)
+        rows["graft_failure"] = patients["graft_failure"].to_numpy()
+        rows["anc_engraftment_day"] = patients["anc_engraftment_day"].to_numpy(dtype=float)
+        rows["steps"] = self.steps
+        return rows
 
     @cached_property
     def summary(self) -> dict[str, Any]:
-        """Cohort figures, fractions in 0..1 (DESIGN section 5), over the
-        patients whose integration succeeded (ran to the end or to death;
-        ``solver.failed_patients`` counts the rest). Counts are read while
-        alive: ``final`` over the patients alive at the end, nadirs before
-        death; ``survival`` is Kaplan-Meier, censored at the end of the run
-        (null past it)."""
-        ok = self.succeeded
-        alive = self.alive[ok]
-        worst = np.where(alive, self.severity_code[ok], -1).max(axis=1)
-        at_end = alive[:, -1]
-        final = self.readouts[:, -1, :][ok][at_end]  # (not a copy of every day)
+        """Cohort figures (:func:`summarise` of :attr:`summary_rows`)."""
+        return summarise(self.summary_rows, self.summary_settings())
 
-        def median(values: np.ndarray) -> float | None:
-            values = values[np.isfinite(values)]
-            return float(np.median(values)) if len(values) else None
-
-        def fraction(hit: np.ndarray) -> float | None:
-            return float(np.mean(hit)) if len(hit) else None
-
-        def nadir(name: str) -> float | None:
-            values = np.where(alive, self.readout(name)[ok], np.inf).min(axis=1)
-            return median(np.where(np.isinf(values), np.nan, values))
-
-        o = self.outcomes
-        death_day = o.death_day[ok]
-        died = np.isfinite(death_day)
-        end = float(self.days[-1])
-        landmarks = {k: d for k, d in LANDMARKS.items() if d <= end + 1e-9}
-        survival: dict[str, Any] = {k: None for k in LANDMARKS}
-        if len(death_day):
-            days = np.array(list(landmarks.values()))
-            estimate, low, high = kaplan_meier(death_day, end, days)
-            for j, k in enumerate(landmarks):
-                survival[k] = {
-                    "estimate": float(estimate[j]),
-                    "ci95": [float(low[j]), float(high[j])],
-                }
-        severe_days = self.patients["first_severe_day"].to_numpy(dtype=float)[ok]
-        months = np.maximum(np.where(died, death_day, end), 1e-9) / (365.25 / 12)
+    def summary_settings(self) -> dict[str, Any]:
+        """What the run was, as the summary's head states it."""
         return {
-            "marrowsim_version": __version__,
-            "scenario": self.scenario.name,
+            "scenario": self.scenario,
             "patients": self.n_patients,
             "typical_patient": self.typical,
-            "days": end,
-            "every": float(self.scenario.every),
+            "days": self.days,
             "seed": self.seed,
-            "enrolment": self.scenario.enrolment,
-            "parameters": dict(self.scenario.parameters),  # the scenario's and --set values
-            "severity": {
-                "non_severe_or_worse": fraction(worst >= 1),
-                "severe_or_worse": fraction(worst >= 2),
-                "very_severe": fraction(worst >= 3),
-                "median_first_severe_day": median(severe_days),
-            },
-            "survival": survival,
-            "deaths": {
-                "any": fraction(died),
-                **{cause: fraction(o.death_cause[ok] == cause) for cause in DEATH_CAUSES},
-                "median_death_day_of_the_dead": median(death_day),
-            },
-            "bleeding": {"first_episode": fraction(np.isfinite(o.first_bleeding_day[ok]))},
-            "response": self._response_summary(ok),
-            "transplant": self._transplant_summary(ok),
-            "transfusions": {
-                f"median_{product}_units_per_month": median(units[ok] / months)
-                for product, units in o.units.items()
-            },
-            "final": {name: median(final[:, k]) for k, name in enumerate(self.readout_names)},
-            "nadir": {name: nadir(name) for name in ("hb", "anc", "platelets", "retic")},
-            "solver": {
-                "failed_patients": int(np.sum(~ok)),
-                "median_steps": median(self.steps.astype(float)),
-            },
+            "readout_names": self.readout_names,
         }
-
-    def _response_summary(self, ok: np.ndarray) -> dict[str, Any]:
-        """Response fractions at each landmark over the treated patients who
-        reach it (the dead count as not responding), and relapse among those
-        who ever responded."""
-        r = self.responses
-        out: dict[str, Any] = {}
-        for landmark in RESPONSE_LANDMARKS:
-            labels = r.at[landmark][ok]
-            reached = labels[np.array([label is not None for label in labels], dtype=bool)]
-            n = len(reached)
-            out[landmark] = {
-                "patients": n,
-                "complete": float(np.mean(reached == "complete")) if n else None,
-                "partial": float(np.mean(reached == "partial")) if n else None,
-                "overall": float(np.mean(reached != "none")) if n else None,
-            }
-        responded = np.isfinite(r.first_response_day[ok])
-        relapsed = np.isfinite(r.relapse_day[ok])
-        out["responders"] = int(responded.sum())
-        out["relapse_of_responders"] = (
-            float(relapsed.sum() / responded.sum()) if responded.any() else None
-        )
-        first = (r.first_response_day - r.treatment_start)[ok][responded]
-        out["median_days_to_first_response"] = float(np.median(first)) if len(first) else None
-        return out
 
     def __getitem__(self, index: int | Sequence[int] | slice) -> Result:
         """The sub-cohort ``index`` (patient numbers keep their meaning in
@@ -348,3 +279,138 @@ class Result:
         from marrowsim.io.results import write_result
 
         return write_result(self, out, fmt)
+
+
+NADIR_READOUTS = ("hb", "anc", "platelets", "retic")
+
+
+def summarise(rows: pd.DataFrame, settings: dict[str, Any]) -> dict[str, Any]:
+    """Cohort figures, fractions in 0..1 (DESIGN section 5), over the
+    patients whose integration succeeded (ran to the end or to death;
+    ``solver.failed_patients`` counts the rest), from one row per patient
+    (:attr:`Result.summary_rows`) and the run's settings
+    (:meth:`Result.summary_settings`). Counts are read while alive: ``final``
+    over the patients alive at the end, nadirs before death; ``survival`` is
+    Kaplan-Meier, censored at the end of the run (null past it)."""
+    scenario: Scenario = settings["scenario"]
+    days = np.asarray(settings["days"], dtype=float)
+    ok = rows["succeeded"].to_numpy(dtype=bool)
+    mine = rows[ok]
+    worst = mine["worst_severity"].to_numpy()
+    at_end = mine["alive_at_end"].to_numpy(dtype=bool)
+
+    def median(values: np.ndarray) -> float | None:
+        values = values[np.isfinite(values)]
+        return float(np.median(values)) if len(values) else None
+
+    def fraction(hit: np.ndarray) -> float | None:
+        return float(np.mean(hit)) if len(hit) else None
+
+    death_day = mine["death_day"].to_numpy(dtype=float)
+    death_cause = mine["death_cause"].to_numpy(dtype=object)
+    died = np.isfinite(death_day)
+    end = float(days[-1])
+    landmarks = {k: d for k, d in LANDMARKS.items() if d <= end + 1e-9}
+    survival: dict[str, Any] = {k: None for k in LANDMARKS}
+    if len(death_day):
+        at = np.array(list(landmarks.values()))
+        estimate, low, high = kaplan_meier(death_day, end, at)
+        for j, k in enumerate(landmarks):
+            survival[k] = {
+                "estimate": float(estimate[j]),
+                "ci95": [float(low[j]), float(high[j])],
+            }
+    months = np.maximum(np.where(died, death_day, end), 1e-9) / (365.25 / 12)
+    products = [c.split(":", 1)[1] for c in rows.columns if c.startswith("units:")]
+    return {
+        "marrowsim_version": __version__,
+        "scenario": scenario.name,
+        "patients": int(settings["patients"]),
+        "typical_patient": bool(settings["typical_patient"]),
+        "days": end,
+        "every": float(scenario.every),
+        "seed": settings["seed"],
+        "enrolment": scenario.enrolment,
+        "parameters": dict(scenario.parameters),  # the scenario's and --set values
+        "severity": {
+            "non_severe_or_worse": fraction(worst >= 1),
+            "severe_or_worse": fraction(worst >= 2),
+            "very_severe": fraction(worst >= 3),
+            "median_first_severe_day": median(mine["first_severe_day"].to_numpy(dtype=float)),
+        },
+        "survival": survival,
+        "deaths": {
+            "any": fraction(died),
+            **{cause: fraction(death_cause == cause) for cause in DEATH_CAUSES},
+            "median_death_day_of_the_dead": median(death_day),
+        },
+        "bleeding": {
+            "first_episode": fraction(np.isfinite(mine["first_bleeding_day"].to_numpy(dtype=float)))
+        },
+        "response": _response_summary(mine),
+        "transplant": _transplant_summary(mine),
+        "transfusions": {
+            f"median_{product}_units_per_month": median(
+                mine[f"units:{product}"].to_numpy(dtype=float) / months
+            )
+            for product in products
+        },
+        "final": {
+            name: median(mine[f"final:{name}"].to_numpy(dtype=float)[at_end])
+            for name in settings["readout_names"]
+        },
+        "nadir": {
+            name: median(mine[f"nadir:{name}"].to_numpy(dtype=float)) for name in NADIR_READOUTS
+        },
+        "solver": {
+            "failed_patients": int(np.sum(~ok)),
+            "median_steps": median(rows["steps"].to_numpy(dtype=float)),
+        },
+    }
+
+
+def _response_summary(rows: pd.DataFrame) -> dict[str, Any]:
+    """Response fractions at each landmark over the treated patients who
+    reach it (the dead count as not responding), and relapse among those
+    who ever responded."""
+    out: dict[str, Any] = {}
+    for landmark in RESPONSE_LANDMARKS:
+        labels = rows[f"response:{landmark}"].to_numpy(dtype=object)
+        reached = labels[np.array([label is not None for label in labels], dtype=bool)]
+        n = len(reached)
+        out[landmark] = {
+            "patients": n,
+            "complete": float(np.mean(reached == "complete")) if n else None,
+            "partial": float(np.mean(reached == "partial")) if n else None,
+            "overall": float(np.mean(reached != "none")) if n else None,
+        }
+    first_response = rows["first_response_day"].to_numpy(dtype=float)
+    responded = np.isfinite(first_response)
+    relapsed = np.isfinite(rows["relapse_day"].to_numpy(dtype=float))
+    out["responders"] = int(responded.sum())
+    out["relapse_of_responders"] = (
+        float(relapsed.sum() / responded.sum()) if responded.any() else None
+    )
+    first = (first_response - rows["treatment_start"].to_numpy(dtype=float))[responded]
+    out["median_days_to_first_response"] = float(np.median(first)) if len(first) else None
+    return out
+
+
+def _transplant_summary(rows: pd.DataFrame) -> dict[str, Any] | None:
+    """Among the transplanted patients: graft failure fractions and the
+    median neutrophil engraftment day (after the infusion); None if none."""
+    given = rows["transplant_given"].to_numpy(dtype=bool)
+    if not given.any():
+        return None
+    frame = rows[given]
+    failure = frame["graft_failure"]
+    engraftment = frame["anc_engraftment_day"].to_numpy(dtype=float)
+    engrafted = engraftment[np.isfinite(engraftment)]
+    return {
+        "patients": int(given.sum()),
+        "graft_failure": float(failure.notna().mean()),
+        "primary_graft_failure": float((failure == "primary").mean()),
+        "secondary_graft_failure": float((failure == "secondary").mean()),
+        "anc_engrafted": float(np.isfinite(engraftment).mean()),
+        "median_anc_engraftment_day": float(np.median(engrafted)) if len(engrafted) else None,
+    }

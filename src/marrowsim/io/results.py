@@ -230,21 +230,74 @@ def _write_table(frame: pd.DataFrame, path: Path, fmt: str) -> None:
     """CSV or Parquet through pyarrow (its CSV writer is about 8x faster than
     pandas' on a 10,000-patient timecourse); categories are written as text."""
     import pyarrow as pa
-    import pyarrow.csv as pa_csv
-    import pyarrow.parquet as pa_parquet
 
     table = pa.Table.from_pandas(frame, preserve_index=False)
     if fmt == "parquet":
-        pa_parquet.write_table(table, path)
+        with TableWriter(path, fmt) as writer:
+            writer.write(table)
         return
+    with open(path, "wb") as handle:  # a plain header: pyarrow would quote it
+        handle.write(csv_header(table.column_names))
+        write_csv_rows(table, handle)
+
+
+def csv_header(columns: list[str]) -> bytes:
+    return (",".join(columns) + "\n").encode()
+
+
+def write_csv_rows(table: Any, handle: Any) -> None:
+    """The rows of an arrow table as CSV (no header; categories as text): a
+    table's rows are written the same whether it is whole or in parts."""
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+
     for k, field in enumerate(table.schema):
         if pa.types.is_dictionary(field.type):
             table = table.set_column(k, field.name, table.column(k).cast(pa.string()))
-    with open(path, "wb") as handle:  # a plain header: pyarrow would quote it
-        handle.write((",".join(table.column_names) + "\n").encode())
-        pa_csv.write_csv(
-            table, handle, pa_csv.WriteOptions(include_header=False, quoting_style="none")
-        )
+    pa_csv.write_csv(table, handle, pa_csv.WriteOptions(include_header=False, quoting_style="none"))
+
+
+# rows per Parquet row group of a timecourse, fixed so that a table written
+# in parts (a run in chunks) is the same file as the table written whole
+PARQUET_ROW_GROUP = 1 << 20
+
+
+class TableWriter:
+    """A Parquet timecourse written from arrow tables in order, in row
+    groups of exactly ``PARQUET_ROW_GROUP`` rows (the last one shorter)."""
+
+    def __init__(self, path: Path, fmt: str) -> None:
+        assert fmt == "parquet"
+        self.path = path
+        self.writer: Any = None
+        self.pending: list[Any] = []
+        self.rows = 0
+
+    def write(self, table: Any) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pa_parquet
+
+        if self.writer is None:
+            self.writer = pa_parquet.ParquetWriter(self.path, table.schema)
+        self.pending.append(table)
+        self.rows += table.num_rows
+        while self.rows >= PARQUET_ROW_GROUP:
+            whole = pa.concat_tables(self.pending).combine_chunks()
+            self.writer.write_table(whole.slice(0, PARQUET_ROW_GROUP))
+            rest = whole.slice(PARQUET_ROW_GROUP)
+            self.pending, self.rows = [rest], rest.num_rows
+
+    def __enter__(self) -> TableWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import pyarrow as pa
+
+        if self.writer is None:
+            return
+        if self.rows and exc[0] is None:
+            self.writer.write_table(pa.concat_tables(self.pending).combine_chunks())
+        self.writer.close()
 
 
 def write_result(result: Result, out: Path | str, fmt: str = "csv") -> list[Path]:
@@ -254,33 +307,53 @@ def write_result(result: Result, out: Path | str, fmt: str = "csv") -> list[Path
         raise InputError(f"--format: {fmt!r} is not one of {', '.join(FORMATS)}")
 
     def write(staging: Path) -> list[str]:
-        timecourse = f"timecourse.{fmt}"
-        names = [timecourse, "patients.csv", "summary.json", "timecourse.png"]
-        if result.n_patients > 1:
-            names.append("survival.png")
-            if np.isfinite(result.responses.treatment_start).any():
-                names.append("response.png")
-        _write_table(result.timecourse, staging / timecourse, fmt)
-        pause_for_tests("write")
-        result.patients.to_csv(staging / "patients.csv", index=False)
-        pause_for_tests("write")
-        (staging / "summary.json").write_text(
-            json.dumps(clean(result.summary), indent=2) + "\n", encoding="utf-8"
+        return write_set(
+            result,
+            staging,
+            fmt,
+            lambda path: _write_table(result.timecourse, path, fmt),
+            lambda path: result.patients.to_csv(path, index=False),
         )
-        pause_for_tests("write")
-        from marrowsim.plotting import plot_response, plot_survival, plot_timecourse
-
-        plot_timecourse(result, staging / "timecourse.png")
-        pause_for_tests("write")
-        if "survival.png" in names:  # a cohort's (one patient's is a single step)
-            plot_survival(result, staging / "survival.png")
-            pause_for_tests("write")
-        if "response.png" in names:  # a treated cohort's
-            plot_response(result, staging / "response.png")
-            pause_for_tests("write")
-        return names
 
     return write_folder(out, write)
+
+
+def write_set(
+    result: Any,
+    staging: Path,
+    fmt: str,
+    timecourse: Callable[[Path], None],
+    patients: Callable[[Path], None],
+) -> list[str]:
+    """Write a run's set of outputs into ``staging``: the timecourse and the
+    patients' table by the writers given, the summary and the figures from
+    ``result`` (a :class:`Result`, or a run in chunks' view of its chunks
+    with the same attributes). Returns the names written."""
+    name = f"timecourse.{fmt}"
+    names = [name, "patients.csv", "summary.json", "timecourse.png"]
+    if result.n_patients > 1:
+        names.append("survival.png")
+        if np.isfinite(result.responses.treatment_start).any():
+            names.append("response.png")
+    timecourse(staging / name)
+    pause_for_tests("write")
+    patients(staging / "patients.csv")
+    pause_for_tests("write")
+    (staging / "summary.json").write_text(
+        json.dumps(clean(result.summary), indent=2) + "\n", encoding="utf-8"
+    )
+    pause_for_tests("write")
+    from marrowsim.plotting import plot_response, plot_survival, plot_timecourse
+
+    plot_timecourse(result, staging / "timecourse.png")
+    pause_for_tests("write")
+    if "survival.png" in names:  # a cohort's (one patient's is a single step)
+        plot_survival(result, staging / "survival.png")
+        pause_for_tests("write")
+    if "response.png" in names:  # a treated cohort's
+        plot_response(result, staging / "response.png")
+        pause_for_tests("write")
+    return names
 
 
 def write_folder(

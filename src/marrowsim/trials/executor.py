@@ -30,7 +30,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -84,23 +84,34 @@ def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
     _atomic_write(path, lambda p: pq.write_table(table, p))
 
 
+@dataclass(frozen=True)
+class Population:
+    """Whom a screen draws: a scenario, its ``set:`` overrides, the output
+    interval of its runs (days) and a name for messages."""
+
+    scenario: str | dict[str, Any]
+    set: dict[str, Any]
+    every: float
+    what: str
+
+
 def screen_block(
-    trial: Trial, seed: int, block: int, size: int, path: str, threads: int | None
+    population: Population, seed: int, block: int, size: int, path: str, threads: int | None
 ) -> str:
     """Screen draws ``block * size ..``; write the diagnosed patients'
-    covariates and counts at enrolment to ``path``."""
+    covariates, counts and states at enrolment to ``path``."""
     from marrowsim.clinic.definitions import SEVERITY_LEVELS
     from marrowsim.simulation import simulate
 
     draws = np.arange(block * size, (block + 1) * size, dtype=np.int64)
     result = simulate(
-        trial.population,
-        set=trial.population_set,
+        population.scenario,
+        set=population.set,
         draws=draws,
         screen=True,
         seed=seed,
-        days=trial.every,
-        every=trial.every,
+        days=population.every,
+        every=population.every,
         save_states=True,
         workers=threads,
     )
@@ -358,7 +369,35 @@ def screen(
     """The first ``trial.total_patients`` eligible patients in draw order
     (with their covariates) and the number of draws screened to find them
     (up to the last one enrolled)."""
-    total = trial.total_patients
+    population = Population(
+        trial.population, trial.population_set, trial.every, f"population: {trial.population!r}"
+    )
+    return screen_population(
+        population,
+        trial.total_patients,
+        seed,
+        work,
+        executor,
+        chunk,
+        lambda frame: eligible(trial, frame),
+        progress,
+    )
+
+
+def screen_population(
+    population: Population,
+    total: int,
+    seed: int,
+    work: Path,
+    executor: Executor,
+    chunk: int,
+    keep: Callable[[pd.DataFrame], np.ndarray] | None = None,
+    progress: Progress | None = None,
+) -> tuple[pd.DataFrame, int]:
+    """The first ``total`` patients of ``population`` diagnosed (and kept by
+    ``keep``, if given) in draw order, screened in blocks of ``chunk`` draws
+    written to ``work/screen``; and the number of draws screened to find them
+    (up to the last one enrolled)."""
     folder = work / "screen"
     folder.mkdir(parents=True, exist_ok=True)
     frames: list[pd.DataFrame] = []
@@ -368,8 +407,8 @@ def screen(
     while found < total:
         if blocks * chunk >= limit:
             raise InputError(
-                f"population: only {found} of {blocks * chunk} screened patients of"
-                f" {trial.population!r} meet the criteria; {total} are wanted"
+                f"{population.what}: only {found} of {blocks * chunk} screened patients"
+                f" {'meet the criteria' if keep else 'were diagnosed'}; {total} are wanted"
             )
         # the yield so far (a first guess before any), with a margin, so
         # that a wave rarely falls short and never overshoots by much
@@ -379,7 +418,7 @@ def screen(
         new = min(new, -(-(limit - blocks * chunk) // chunk))
         paths = [folder / f"block-{b:07d}.parquet" for b in range(blocks, blocks + new)]
         todo = [(i, p) for i, p in enumerate(paths) if not p.is_file()]
-        tasks = [(trial, seed, blocks + i, chunk, str(p), executor.threads) for i, p in todo]
+        tasks = [(population, seed, blocks + i, chunk, str(p), executor.threads) for i, p in todo]
         counter = [0]
 
         def done(_: int, counter: list[int] = counter, n: int = len(todo)) -> None:
@@ -390,7 +429,8 @@ def screen(
         executor.run(screen_block, tasks, done)
         for p in paths:
             frame = pd.read_parquet(p)
-            frame = frame[eligible(trial, frame)]
+            if keep is not None:
+                frame = frame[keep(frame)]
             if len(frame):  # (pandas deprecates concatenating empty frames)
                 frames.append(frame)
             found += len(frame)
