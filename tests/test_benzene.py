@@ -181,3 +181,56 @@ def test_the_exposure_in_sbml_agrees_with_the_engine():
     engine = marrowsim.simulate("benzene", days=400, every=50, set=settings)
     for k, name in enumerate(("anc", "platelets", "hb"), start=1):
         np.testing.assert_allclose(course[:, k], engine.readout(name)[0], rtol=1e-5)
+
+
+def test_sensitisation_starts_the_attack_with_the_cumulative_hazards_probability():
+    # each patient's onset from its own outcome draw: the attack starts in a
+    # fraction 1 - exp(-hazard x ppm x years) of workers, while they work
+    table = load_table()
+    n, hazard, ppm, years = 40_000, 1e-3, 10.0, 5.0
+    draws = table.draw_outcome("benzene_sensitisation_draw", n, seed=7)
+    p = {
+        "benzene_start_day": 100.0,
+        "benzene_ppm": ppm,
+        "benzene_years": years,
+        "benzene_sensitisation_per_ppm_year": hazard,
+        "benzene_sensitisation_draw": draws,
+    }
+    (onset,) = [c for c in Benzene().schedule(p) if c.input == "immune_attack_on"]
+    day = np.asarray(onset.day)
+    started = day < 1e8
+    expected = 1 - np.exp(-hazard * ppm * years)
+    se = np.sqrt(expected * (1 - expected) / n)
+    assert abs(started.mean() - expected) < 4 * se, (started.mean(), expected)
+    assert (day[started] >= 100).all() and (day[started] < 100 + years * YEAR).all()
+    # a constant hazard: onsets spread over the years worked, a few more early
+    first, second = np.histogram(day[started], bins=2, range=(100, 100 + years * YEAR))[0]
+    assert first > second > 0.8 * first
+    # no exposure, or no hazard: never
+    for change in ({"benzene_ppm": 0.0}, {"benzene_sensitisation_per_ppm_year": 0.0}):
+        (none,) = [c for c in Benzene().schedule({**p, **change}) if c.input == "immune_attack_on"]
+        assert (np.asarray(none.day) >= 1e8).all()
+
+
+def test_an_exposure_and_a_susceptible_immune_system_start_immune_aa():
+    # a high sensitisation hazard at 10 ppm: most workers react within the
+    # five years; immune AA follows only where the immune system is susceptible
+    settings = {
+        "benzene.sensitisation_per_ppm_year": 0.05,
+        "immune.trigger_day": 36500,  # no spontaneous break of tolerance
+        "days": 2191,
+        "every": 30,
+    }
+    susceptible = marrowsim.simulate(
+        "benzene", patients=12, seed=2, set={**settings, "immune.strength": 3.0}
+    )
+    tolerant = marrowsim.simulate("benzene", patients=12, seed=2, set=settings)
+    unexposed = marrowsim.simulate(
+        "benzene", patients=12, seed=2, set={**settings, "immune.strength": 3.0, "benzene.ppm": 0}
+    )
+    assert susceptible.summary["severity"]["severe_or_worse"] >= 0.5
+    assert tolerant.summary["severity"]["severe_or_worse"] == 0
+    assert unexposed.summary["severity"]["severe_or_worse"] == 0
+    assert np.nanmax(tolerant.readout("interferon_gamma")) < np.nanmax(
+        susceptible.readout("interferon_gamma")
+    )

@@ -73,6 +73,14 @@ def test_export_is_valid_sbml_with_units_sources_events_and_readouts():
         "time >= (radiation_duration_days + radiation_start_day)",
         "time >= benzene_start_day",
         "time >= (benzene_start_day + 365.25 * benzene_years)",
+        # benzene's immune sensitisation: the day the cumulative hazard
+        # reaches the patient's draw, or never
+        "time >= piecewise(365.25 * benzene_sensitisation_draw / piecewise(1e-300, 1e-300 >="
+        " (benzene_ppm * benzene_sensitisation_per_ppm_year), benzene_ppm *"
+        " benzene_sensitisation_per_ppm_year) + benzene_start_day, (benzene_years > 0) &&"
+        " ((benzene_ppm * benzene_sensitisation_per_ppm_year) > 0) &&"
+        " (benzene_sensitisation_draw < -ln(exp(-benzene_ppm *"
+        " benzene_sensitisation_per_ppm_year * benzene_years))), 1000000000)",
         "time >= niche_injury_start_day",
         "time >= (niche_injury_days + niche_injury_start_day)",
         "time >= transfusion_start_day",

@@ -56,16 +56,30 @@ kill rates, 1/day):
   than progenitors;
 * ``benzene_hsc_kill_rate``: HSC, mostly quiescent and less sensitive.
 
-Committed, maturing and blood cells are not killed. Not modelled here (later
-steps of issue 10): immune sensitisation by benzene (neo-antigens, danger
-signals), individual CYP2E1 / MPO / NQO1 activity, the MDS / AML hazard.
+Committed, maturing and blood cells are not killed.
+
+Immune sensitisation. Benzene's metabolites can also break tolerance (neo-
+antigens, danger signals): with a hazard ``benzene_sensitisation_per_ppm_year``
+per ppm of air concentration at work (assumed), a worker's cumulative hazard
+grows with ppm x years worked; the immune attack starts (through the hook of
+the chloramphenicol module, :func:`sensitisation_onset`) on the day it
+reaches the patient's unit-exponential ``benzene_sensitisation_draw``, so
+with probability 1 - exp(-hazard x ppm x years) over the exposure. What
+follows depends on the immune system's susceptibility, ``immune.strength``
+(0 in the benzene scenario: no attack follows; the immune-aa value 3 gives
+immune AA): an exposure plus a susceptible immune system starts immune AA.
+Not modelled here: individual CYP2E1 / MPO / NQO1 activity, the MDS / AML
+hazard.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from marrowsim.mechanisms.base import Context, Input, InputChange, Mechanism, Namespace
+from marrowsim.mechanisms.chloramphenicol import _is_symbolic, sensitisation_onset
 
 # 1 ppm of benzene (78.11 g/mol) in air at 25 C and 1 atm (24.45 L/mol), mg/m^3
 MG_PER_M3_PER_PPM = 78.11 / 24.45
@@ -90,6 +104,8 @@ class Benzene(Mechanism):
         "benzene_low_affinity_km_ppm",
         "benzene_d0_progenitor_mg",
         "benzene_d0_hsc_mg",
+        "benzene_sensitisation_per_ppm_year",
+        "benzene_sensitisation_draw",
     )
     publishes = ("benzene_progenitor_kill_rate", "benzene_hsc_kill_rate")
 
@@ -128,8 +144,26 @@ class Benzene(Mechanism):
     def schedule(self, p: Any) -> list[InputChange]:
         # the input carries the concentration itself, so an unexposed patient
         # (ppm 0) sees no input change and no new segment
-        start = p["benzene_start_day"]
+        start, ppm, years = p["benzene_start_day"], p["benzene_ppm"], p["benzene_years"]
+        # sensitisation hazard per year while at work
+        hazard = p["benzene_sensitisation_per_ppm_year"] * ppm
+        draw = p["benzene_sensitisation_draw"]
+        if _is_symbolic(hazard, years, draw):
+            import sympy
+
+            exposed = sympy.And(hazard > 0, years > 0)
+            onset = start + DAYS_PER_YEAR * draw / sympy.Max(hazard, 1e-300)
+            risk = 1 - sympy.exp(-hazard * years)
+        else:
+            hazard = np.asarray(hazard, dtype=float)
+            exposed = (hazard > 0) & (np.asarray(years, dtype=float) > 0)
+            # the day the cumulative hazard reaches the draw (where it does
+            # within the years worked: draw < hazard x years)
+            with np.errstate(divide="ignore"):
+                onset = start + DAYS_PER_YEAR * draw / np.maximum(hazard, 1e-300)
+            risk = -np.expm1(-hazard * years)
         return [
-            InputChange("benzene_air_ppm", start, p["benzene_ppm"]),
-            InputChange("benzene_air_ppm", start + p["benzene_years"] * DAYS_PER_YEAR, 0.0),
+            InputChange("benzene_air_ppm", start, ppm),
+            InputChange("benzene_air_ppm", start + years * DAYS_PER_YEAR, 0.0),
+            sensitisation_onset(exposed, draw, risk, onset),
         ]
