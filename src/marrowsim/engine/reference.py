@@ -144,11 +144,17 @@ def integrate_reference(
             armed = np.ones(module.N_EVENTS, dtype=bool)
             triggers = _event_functions(module, extended, u, armed) if with_events else None
             start = t0
+            # events that fired and whose trigger has not left its root since:
+            # scipy may leave a located root a round-off on the non-firing
+            # side, so armed again such an event would fire again at once,
+            # forever (the kernel's located step ends on the firing side)
+            at_root = np.zeros(module.N_EVENTS, dtype=bool)
             while True:
                 if with_events:
                     g = np.empty(module.N_EVENTS)
                     module.event_triggers(y, extended, u, g)
-                    armed[:] = module.EVENT_DIRECTION * g < 0
+                    at_root &= module.EVENT_DIRECTION * g > -EVENT_ROOT_TOLERANCE
+                    armed[:] = (module.EVENT_DIRECTION * g < 0) & ~at_root
                 solution = solve_ivp(
                     f,
                     (start, t1),
@@ -181,6 +187,7 @@ def integrate_reference(
                 over = armed & (module.EVENT_DIRECTION * g >= 0)
                 fired = [k for k, te in enumerate(solution.t_events) if len(te) or over[k]]
                 ended = fire(fired, stop, y, u)
+                at_root[fired] = True
                 if ended:
                     states[i, t_out > stop] = np.nan
                     break
@@ -195,6 +202,10 @@ def integrate_reference(
             module.readouts(states[i, j], extended, r)
             readouts[i, j] = r
     return readouts, states
+
+
+# |trigger| within which an event that has just fired is still at its root
+EVENT_ROOT_TOLERANCE = 1e-9
 
 
 def _event_functions(
