@@ -52,10 +52,15 @@ PARAMETERS_HINT = "`marrowsim parameters` lists the parameter names"
 # a number, not a YAML boolean such as `yes` (which would pass as 1.0)
 StrictNumber = Annotated[float, BeforeValidator(lambda v: _not_bool(v))]
 MAX_DAYS = 36500
-# ``genotype: healthy | fanconi`` sets the cohort's fraction of Fanconi
-# patients (genotype.fanconi_fraction) to 0 or 1; a mapping sets the fraction
+# ``genotype: healthy | fanconi | telomere`` sets the cohort's fractions of
+# Fanconi and telomere-disease patients (genotype.fanconi_fraction,
+# genotype.telomere_fraction); a mapping sets the fractions
 GENOTYPE_FIELD = "genotype"
-GENOTYPE_FRACTIONS = {"healthy": 0.0, "fanconi": 1.0}
+GENOTYPE_FRACTIONS = {
+    "healthy": {"genotype_fanconi_fraction": 0.0, "genotype_telomere_fraction": 0.0},
+    "fanconi": {"genotype_fanconi_fraction": 1.0, "genotype_telomere_fraction": 0.0},
+    "telomere": {"genotype_fanconi_fraction": 0.0, "genotype_telomere_fraction": 1.0},
+}
 
 
 def _not_bool(value: Any) -> Any:
@@ -246,10 +251,11 @@ def check_scenario(raw: Any, folder: Path | None = None) -> dict[str, Any]:
             if not isinstance(value, str) or value not in GENOTYPE_FRACTIONS:
                 raise InputError(
                     f"genotype: {inputs.shown(value)} is not a genotype; allowed:"
-                    f" {', '.join(GENOTYPE_FRACTIONS)} (or genotype.fanconi_fraction"
-                    " = the fraction of a cohort with the Fanconi genotype, 0..1)"
+                    f" {', '.join(GENOTYPE_FRACTIONS)} (or genotype.fanconi_fraction,"
+                    " genotype.telomere_fraction = the fraction of a cohort with that"
+                    " genotype, 0..1)"
                 )
-            grouped["genotype_fanconi_fraction"] = GENOTYPE_FRACTIONS[value]
+            grouped.update(GENOTYPE_FRACTIONS[value])
         elif key in inputs.sections():
             out[key] = inputs.sections()[key](key, value)
         elif _is_group(key, table.names):

@@ -33,6 +33,7 @@ from marrowsim.mechanisms.megakaryocytic import Megakaryocytic
 from marrowsim.mechanisms.niche import Niche
 from marrowsim.mechanisms.radiation import Radiation
 from marrowsim.mechanisms.stem_cells import StemCells
+from marrowsim.mechanisms.telomere import Telomere
 from marrowsim.mechanisms.transfusion import Transfusion
 from marrowsim.mechanisms.transplant import Transplant
 
@@ -64,6 +65,7 @@ def default_mechanisms() -> tuple[Mechanism, ...]:
         BloodLoss(),
         MarrowGrowth(),
         DnaDamage(),
+        Telomere(),
         StemCells(),
         Erythroid(),
         Granulocytic(),
@@ -112,6 +114,7 @@ __all__ = [
     "Readout",
     "State",
     "StemCells",
+    "Telomere",
     "Transfusion",
     "Transplant",
     "Visit",

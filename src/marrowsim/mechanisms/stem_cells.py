@@ -47,6 +47,8 @@ feeds every lineage.
 
 from __future__ import annotations
 
+from typing import Any
+
 from marrowsim.mechanisms.base import (
     Context,
     Mechanism,
@@ -65,6 +67,13 @@ from marrowsim.mechanisms.base import (
 HSC_ACTIVATION_HILL = 4
 HSC_TPO_HILL = 4
 MPP_COMPENSATION_HILL = 4
+
+
+def _niche(c: Context) -> Any:
+    """The HSC carrying capacity relative to health: the niche's capacity,
+    its stromal support, and a child's niche a fraction of the adult's
+    (mechanisms/growth.py)."""
+    return c.p.niche_capacity * c.signal("niche_support", 1) * c.signal("marrow_growth_fraction", 1)
 
 
 class StemCells(Mechanism):
@@ -88,7 +97,7 @@ class StemCells(Mechanism):
         "mpp_compensation_max_fold",
     )
     readouts = (Readout("hsc", "fraction", "HSC pool as a fraction of the healthy pool"),)
-    publishes = ("hsc_relative", "progenitor_output_relative")
+    publishes = ("hsc_relative", "progenitor_output_relative", "hsc_cycling_rate")
 
     def derived(self, p: Namespace) -> dict:
         # Healthy self-renewal probability: balances apoptosis at the set pool size.
@@ -104,18 +113,9 @@ class StemCells(Mechanism):
         }
 
     def signals(self, c: Context) -> dict:
-        return {
-            "hsc_relative": c.s.hsc_cells / c.p.hsc_pool_size,
-            "progenitor_output_relative": c.s.mpp / c.p.mpp_healthy,
-        }
-
-    def rates(self, c: Context) -> dict:
         s, p = c.s, c.p
-        hsc = c.sig["hsc_relative"]
-        # a child's niche is a fraction of the adult's (mechanisms/growth.py)
-        niche = (
-            p.niche_capacity * c.signal("niche_support", 1) * c.signal("marrow_growth_fraction", 1)
-        )
+        hsc = s.hsc_cells / p.hsc_pool_size
+        niche = _niche(c)
         # dormant HSC activation by an emptied niche (occupancy below capacity,
         # as during regrowth; zero at any steady state) ...
         pool_drive = hill_drive(hsc / niche, p.hsc_activation_half_pool, HSC_ACTIVATION_HILL)
@@ -130,9 +130,22 @@ class StemCells(Mechanism):
             (1 - (1 - 1 / p.hsc_activation_max_fold) * pool_drive)
             * (1 - (1 - 1 / p.hsc_tpo_max_fold) * tpo_drive)
         )
-        division_rate = (
-            p.hsc_division_rate * activation * (1 - c.signal("hsc_cycling_inhibition", 0))
-        )
+        return {
+            "hsc_relative": hsc,
+            "progenitor_output_relative": s.mpp / p.mpp_healthy,
+            # divisions per HSC per day (the telomere budget is spent by them)
+            # (senescent cells, whose telomere budget is spent, do not divide)
+            "hsc_cycling_rate": p.hsc_division_rate
+            * activation
+            * (1 - c.signal("hsc_cycling_inhibition", 0))
+            * (1 - c.signal("hsc_telomere_arrest", 0)),
+        }
+
+    def rates(self, c: Context) -> dict:
+        s, p = c.s, c.p
+        hsc = c.sig["hsc_relative"]
+        niche = _niche(c)
+        division_rate = c.sig["hsc_cycling_rate"]
         self_renewal = (
             p.hsc_self_renewal_max
             / (1 + p.hsc_niche_crowding * hsc / niche)
@@ -144,6 +157,8 @@ class StemCells(Mechanism):
             + c.signal("radiation_hsc_kill_rate", 0)
             + c.signal("benzene_hsc_kill_rate", 0)
             + c.signal("transplant_hsc_kill_rate", 0)
+            # senescence of HSC whose telomere budget is spent (mechanisms/telomere.py)
+            + c.signal("hsc_telomere_loss_rate", 0)
         )
         differentiation = 2 * division_rate * (1 - self_renewal) * s.hsc_cells
         # progenitor deficit raises MPP amplification (1 at the healthy output)
