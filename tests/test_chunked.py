@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from marrowsim import simulate
-from marrowsim.chunked import run_chunked
+from marrowsim.chunked import Cohort, _manifest, run_chunked
 from marrowsim.errors import InputError
+from marrowsim.io.scenario import load_scenario
 
 RUN = ("--patients", "12", "--days", "60", "--every", "3")
 
@@ -126,3 +127,33 @@ def test_a_resume_of_a_different_run_is_refused(tmp_path: Path) -> None:
     (work / "manifest.json").write_text('{"chunk": 3}')
     with pytest.raises(InputError, match="--resume: the interrupted run"):
         run_chunked("immune-aa", out, patients=4, days=10, chunk=2, resume=True)
+
+
+def test_a_bad_scheduler_address_is_one_line_and_writes_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    done = _cli(
+        "run", "immune-aa", *RUN, "--chunk", "4", "--scheduler", "nonsense", "--out", str(out)
+    )
+    assert done.returncode == 2 and "--scheduler: cannot reach" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
+    assert not out.exists() and not (tmp_path / ".out.run-work").exists()
+
+
+def test_a_scenario_file_as_a_path_and_an_edited_file_on_resume(tmp_path: Path) -> None:
+    import json
+
+    import yaml
+
+    scenario = tmp_path / "mine.yaml"
+    scenario.write_text(yaml.safe_dump({"name": "mine", "days": 30, "every": 3}))
+    view = run_chunked(scenario, tmp_path / "a", patients=3, chunk=2)
+    assert view.summary["patients"] == 3
+    # the manifest of an interrupted run of that file; the file is then edited
+    cohort = Cohort(str(scenario), {}, 3, 0, None, None, "csv")
+    work = tmp_path / ".b.run-work"
+    work.mkdir()
+    manifest = _manifest(cohort, load_scenario(str(scenario)), 2)
+    (work / "manifest.json").write_text(json.dumps(manifest))
+    scenario.write_text(yaml.safe_dump({"name": "mine", "days": 30, "every": 5}))
+    with pytest.raises(InputError, match="--resume: the interrupted run"):
+        run_chunked(scenario, tmp_path / "b", patients=3, chunk=2, resume=True)

@@ -22,7 +22,6 @@ function of the patients' rows.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from collections.abc import Mapping
@@ -38,7 +37,7 @@ import pandas as pd
 from marrowsim._version import __version__
 from marrowsim.errors import InputError
 from marrowsim.io import inputs
-from marrowsim.io.scenario import Scenario, is_file, load_scenario
+from marrowsim.io.scenario import Scenario, load_scenario
 from marrowsim.result import summarise
 from marrowsim.trials.executor import (
     STATE_PREFIX,
@@ -203,7 +202,7 @@ class ChunkedCohort:
             death_cause=self.rows["death_cause"].to_numpy(dtype=object),
         )
 
-    @property
+    @cached_property
     def responses(self) -> SimpleNamespace:
         daily = np.concatenate(
             [np.load(b.with_suffix(".daily.npy"), mmap_mode="r") for b in self.bases]
@@ -241,23 +240,20 @@ class ChunkedCohort:
                     shutil.copyfileobj(part, handle)
 
 
-def _manifest(cohort: Cohort, chunk: int) -> dict[str, Any]:
-    scenario = cohort.scenario
-    contents = (
-        hashlib.sha256(Path(scenario).read_bytes()).hexdigest()
-        if isinstance(scenario, str) and is_file(scenario) and Path(scenario).is_file()
-        else None
-    )
+def _manifest(cohort: Cohort, sc: Scenario, chunk: int) -> dict[str, Any]:
+    """What a run is; a resumed run must be the same run. The scenario is
+    recorded as loaded (every value, those of its file and of a dosing table
+    it reads included), so a file edited in between is noticed."""
     return {
         "marrowsim_version": __version__,
         "run": json.loads(json.dumps(cohort.__dict__, default=str)),
-        "scenario_file": contents,
+        "scenario": json.loads(json.dumps(sc.model_dump(), default=str)),
         "chunk": chunk,
     }
 
 
 def run_chunked(
-    scenario: str | Mapping[str, Any],
+    scenario: str | Path | Mapping[str, Any],
     out: str | Path,
     *,
     patients: int,
@@ -271,11 +267,13 @@ def run_chunked(
     scheduler: str | None = None,
     resume: bool = False,
     progress: Progress | None = None,
+    threads: int | None = None,
 ) -> ChunkedCohort:
     """Simulate ``patients`` patients of ``scenario`` in chunks of ``chunk``
     (serially, on ``workers`` local Dask processes or at ``scheduler``) and
     write the outputs of ``marrowsim run`` to ``out``; returns the cohort's
-    view (its ``summary``; its chunks are gone)."""
+    view (its ``summary``; its chunks are gone). ``threads``: engine threads
+    of a serial run (``workers`` 1, no scheduler; default all cores)."""
     from marrowsim.io import results as io_results
 
     patients = inputs.whole("--patients", patients, ge=1, le=inputs.MAX_PATIENTS)
@@ -293,14 +291,16 @@ def run_chunked(
     if every is not None:
         whole["every"] = every
     sc = load_scenario(scenario, whole)  # checked before any work
+    if isinstance(scenario, Path):
+        scenario = str(scenario)
     cohort = Cohort(scenario, overrides, patients, seed, days, every, fmt)
     target = io_results.check_writable(out)
     work = work_folder(target)
-    prepare_work(work, _manifest(cohort, chunk), resume)
-    with Executor(workers, scheduler) as executor:
+    with Executor(workers, scheduler, threads) as executor:
+        prepare_work(work, _manifest(cohort, sc, chunk), resume)
         if sc.enrolment == "diagnosis":
             population = Population(
-                scenario if isinstance(scenario, str) else dict(scenario),
+                cohort.scenario if isinstance(cohort.scenario, str) else dict(cohort.scenario),
                 overrides,
                 sc.every,
                 f"scenario {sc.name!r}",

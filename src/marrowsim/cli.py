@@ -137,9 +137,10 @@ def run(
         str | None,
         typer.Option(
             help="run the cohort in chunks of N patients through the trials' executor"
-            " (bounded memory, --workers processes, --scheduler, --resume); the same"
-            f" outputs; the default above {AUTO_CHUNK_PATIENTS:,} patients, in chunks of"
-            f" {DEFAULT_RUN_CHUNK}"
+            " (--workers processes, --scheduler, --resume; memory bounded by the"
+            " figure's four counts, never the whole timecourse); the same outputs;"
+            f" above {AUTO_CHUNK_PATIENTS:,} patients a run goes in chunks of"
+            f" {DEFAULT_RUN_CHUNK} here by itself"
         ),
     ] = None,
     scheduler: Annotated[
@@ -164,8 +165,11 @@ def run(
     overrides = _sets(set_ or [])
     if dosing is not None:
         overrides["regimens_from"] = inputs.path_text("--dosing", dosing)
+    threads = None
     if n_chunk is None and n_patients is not None and n_patients > AUTO_CHUNK_PATIENTS:
-        n_chunk = DEFAULT_RUN_CHUNK  # the same outputs, in bounded memory
+        # the same outputs in bounded memory, here: --workers keeps its meaning
+        # (engine threads) unless --chunk asks for the executor by name
+        n_chunk, threads, n_workers = DEFAULT_RUN_CHUNK, n_workers, None
     if n_chunk is None and (scheduler is not None or resume):
         raise InputError(
             f"{'--scheduler' if scheduler is not None else '--resume'}: needs --chunk"
@@ -194,6 +198,7 @@ def run(
                 scheduler=scheduler,
                 resume=resume,
                 progress=progress,
+                threads=threads,
             )
         _print_summary(view, out)
         return

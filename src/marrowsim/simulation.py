@@ -450,8 +450,14 @@ def _from_enrolment(
             f"enrolled.states: shape {states.shape}; one row per draw and one column per"
             f" state of the model ({n}, {len(model.state_names)})"
         )
-    if not (np.isfinite(day).all() and np.isfinite(states).all() and (states >= 0).all()):
-        raise InputError("enrolled: diagnosis days and states must be finite, states >= 0")
+    amounts = np.asarray(model.nonnegative, dtype=bool)  # (a signed state may be < 0)
+    if not (np.isfinite(day).all() and np.isfinite(states).all()):
+        raise InputError("enrolled: diagnosis days and states must be finite")
+    if (states[:, amounts] < 0).any():
+        k = int(np.flatnonzero((states < 0).any(axis=0) & amounts)[0])
+        raise InputError(
+            f"enrolled.states: state {model.state_names[k]!r} is negative; amounts are >= 0"
+        )
     values = table.draw(n, seed, indices=keys)
     history = _start(model, values, initial)
     enrolment_day = day + sc.enrolment_delay_days

@@ -323,6 +323,7 @@ def integrate_patient(
                 have_prev = True
             t = max(t, t_end)
             s += 1
+            h_carry = 0.0  # new inputs: the step is estimated afresh
             continue
         for q in range(n_in):
             ucur[q] = uheld[q] if held[q] else seg_u[s, q]
@@ -539,9 +540,10 @@ def integrate_patient(
                 for k in range(N_EVENTS):
                     g0[k] = gt[k]
                 restart = True
-                h_carry = min(
-                    h * (6.0 if err == 0.0 else min(6.0, max(0.2, 0.9 * err**-0.25))), max_step
-                )
+                grow = 6.0 if err == 0.0 else min(6.0, max(0.2, 0.9 * err**-0.25))
+                if rejected:
+                    grow = min(grow, 1.0)  # as after any rejection: no growth
+                h_carry = min(h * grow, max_step)
                 break
             t = t_new
             for i in range(n):

@@ -148,7 +148,7 @@ class Benzene(Mechanism):
         # sensitisation hazard per year while at work
         hazard = p["benzene_sensitisation_per_ppm_year"] * ppm
         draw = p["benzene_sensitisation_draw"]
-        if _is_symbolic(hazard, years, draw):
+        if _is_symbolic(hazard, years, draw, start):
             import sympy
 
             exposed = sympy.And(hazard > 0, years > 0)

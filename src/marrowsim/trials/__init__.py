@@ -202,8 +202,8 @@ def run_trial(
         raise InputError("--power: 1 replicate cannot estimate power; give 0 (off) or >= 2")
     target = io_results.check_writable(out, extra=TRIAL_OUTPUTS)
     work = work_folder(target)
-    prepare_work(work, manifest_of(trial, chunk, timecourse, power), resume)
-    with Executor(workers, scheduler) as executor:
+    with Executor(workers, scheduler) as executor:  # (a bad --scheduler: nothing written)
+        prepare_work(work, manifest_of(trial, chunk, timecourse, power), resume)
         if power:
             analyses = []
             for r in range(power):

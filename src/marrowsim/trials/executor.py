@@ -155,7 +155,10 @@ def arm_chunk(
     state_columns = [c for c in patients.columns if c.startswith(STATE_PREFIX)]
     expected = patients["diagnosis_day"].to_numpy(dtype=float)
     # the arm's own history of the chunk's first patient: an arm whose
-    # scenario changes the disease before enrolment is refused (the same
+    # scenario changes the disease before enrolment is refused (a sample of
+    # one per chunk: arms may differ only in treatment, and a change of the
+    # disease shows in every patient; one that spared the chunk's first
+    # patient would go unseen) (the same
     # history up to the integrator's round-off: an arm's drug parameters can
     # change the error scale, hence the steps, a little)
     first = simulate(
@@ -226,16 +229,19 @@ class Executor:
     """Runs tasks serially in this process or on a Dask cluster (a local one
     with ``workers`` > 1 processes, or the scheduler at ``scheduler``)."""
 
-    def __init__(self, workers: int = 1, scheduler: str | None = None) -> None:
+    def __init__(
+        self, workers: int = 1, scheduler: str | None = None, threads: int | None = None
+    ) -> None:
         self.client: Any = None
         self.cluster: Any = None
         self.workers = workers
+        self._threads = threads  # engine threads when run here (None: all cores)
         if scheduler is not None:
             from distributed import Client
 
             try:
                 self.client = Client(scheduler, timeout="20s")
-            except (OSError, TimeoutError) as error:
+            except (OSError, TimeoutError, ValueError, TypeError) as error:
                 raise InputError(
                     f"--scheduler: cannot reach a Dask scheduler at {scheduler!r} ({error})"
                 ) from None
@@ -255,8 +261,9 @@ class Executor:
 
     @property
     def threads(self) -> int | None:
-        """Engine threads per task: all cores here, one per Dask worker."""
-        return None if self.client is None else 1
+        """Engine threads per task: those given (all cores by default) here,
+        one per Dask worker."""
+        return self._threads if self.client is None else 1
 
     def run(
         self,
@@ -325,7 +332,7 @@ def prepare_work(work: Path, manifest: dict[str, Any], resume: bool) -> None:
             changed = sorted(k for k in manifest if previous.get(k) != manifest[k])
             raise InputError(
                 f"--resume: the interrupted run in {str(work)!r} was a different run"
-                f" ({', '.join(changed)} differ); run again with the same trial, options"
+                f" ({', '.join(changed)} differ); run again with the same inputs, options"
                 " and --chunk, or without --resume to start afresh"
             )
         return
