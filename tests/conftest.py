@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import functools
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -51,3 +54,17 @@ def last_alive(result: marrowsim.Result, name: str):
     values = result.readout(name)
     last = result.alive.shape[1] - 1 - np.argmax(result.alive[:, ::-1], axis=1)
     return values[np.arange(len(values)), last]
+
+
+def cli_process(
+    *args: str, env: dict[str, str] | None = None, **kw: object
+) -> subprocess.CompletedProcess[str]:
+    """``marrowsim ARGS`` in a fresh process (its status, stdout, stderr)."""
+    return subprocess.run(
+        [sys.executable, "-m", "marrowsim.cli", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        check=False,
+        **kw,  # type: ignore[call-overload]
+    )

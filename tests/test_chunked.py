@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import cli_process
 from marrowsim import simulate
 from marrowsim.chunked import Cohort, _manifest, run_chunked
 from marrowsim.errors import InputError
@@ -19,14 +20,7 @@ from marrowsim.io.scenario import load_scenario
 RUN = ("--patients", "12", "--days", "60", "--every", "3")
 
 
-def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "marrowsim.cli", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        check=False,
-    )
+_cli = cli_process
 
 
 def _files(folder: Path) -> dict[str, bytes]:

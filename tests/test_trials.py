@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 from scipy.stats import norm
 
+from conftest import cli_process
 from marrowsim import simulate
 from marrowsim.errors import InputError
 from marrowsim.trials import load_trial, run_trial
@@ -55,17 +56,7 @@ COMPARED = (
 )
 
 
-def _cli(
-    *args: str, env: dict[str, str] | None = None, **kw: object
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "marrowsim.cli", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        check=False,
-        **kw,  # type: ignore[call-overload]
-    )
+_cli = cli_process
 
 
 def _files(folder: Path) -> dict[str, bytes]:
