@@ -118,6 +118,20 @@ def segments(
     n_inputs = len(model.input_names)
     index = {name: k for k, name in enumerate(model.input_names)}
     defaults = np.array([i.default for i in model.inputs], dtype=float)
+    # an input whose every change sets its default in every patient never
+    # changes (an adult's growth steps, a healthy repair capacity's damage
+    # steps): its changes would only be sorted and merged away, patient by
+    # patient
+    idle = {
+        name
+        for name in {c.input for c in changes}
+        if all(
+            np.all(np.asarray(c.value, dtype=float) == defaults[index[name]])
+            for c in changes
+            if c.input == name
+        )
+    }
+    changes = [c for c in changes if c.input not in idle]
     days = [np.broadcast_to(np.asarray(c.day, dtype=float), (n_patients,)) for c in changes]
     values = [np.broadcast_to(np.asarray(c.value, dtype=float), (n_patients,)) for c in changes]
     per_patient: list[tuple[list[float], list[np.ndarray]]] = []
