@@ -16,6 +16,7 @@ from marrowsim import simulate
 from marrowsim.chunked import Cohort, _manifest, run_chunked
 from marrowsim.errors import InputError
 from marrowsim.io.scenario import load_scenario
+from marrowsim.trials.executor import prepare_work
 
 RUN = ("--patients", "12", "--days", "60", "--every", "3")
 
@@ -86,7 +87,7 @@ def test_a_killed_run_resumes_to_the_same_files(tmp_path: Path, whole: dict[str,
         process.kill()
     assert not out.exists()
     work = tmp_path / ".out.run-work"
-    assert len(list(work.glob("chunks/*.rows.parquet"))) == 2
+    assert len(list(work.glob("run-*/chunks/*.rows.parquet"))) == 2
     done = _cli("run", "immune-aa-ist", *RUN, "--chunk", "5", "--resume", "--out", str(out))
     assert done.returncode == 0, done.stderr
     assert _files(out) == _files(whole["ist-csv"])
@@ -146,8 +147,27 @@ def test_a_scenario_file_as_a_path_and_an_edited_file_on_resume(tmp_path: Path) 
     cohort = Cohort(str(scenario), {}, 3, 0, None, None, "csv")
     work = tmp_path / ".b.run-work"
     work.mkdir()
-    manifest = _manifest(cohort, load_scenario(str(scenario)), 2)
+    manifest = {**_manifest(cohort, load_scenario(str(scenario)), 2), "run_token": "0a1b"}
+    (work / "manifest.json").write_text(json.dumps(manifest))
+    # the same file: resumed (into the run's own folder)
+    run_chunked(scenario, tmp_path / "b", patients=3, chunk=2, resume=True)
+    assert _files(tmp_path / "b") == _files(tmp_path / "a")
+    work.mkdir()
     (work / "manifest.json").write_text(json.dumps(manifest))
     scenario.write_text(yaml.safe_dump({"name": "mine", "days": 30, "every": 5}))
     with pytest.raises(InputError, match="--resume: the interrupted run"):
         run_chunked(scenario, tmp_path / "b", patients=3, chunk=2, resume=True)
+
+
+def test_each_new_run_has_its_own_folder_and_a_resume_keeps_it(tmp_path: Path) -> None:
+    # a task of an earlier run that outlived its client writes into that
+    # run's folder, never into a later run's
+    work = tmp_path / ".out.run-work"
+    first = prepare_work(work, {"chunk": 2}, resume=False)
+    assert first.parent == work and first.name.startswith("run-")
+    assert prepare_work(work, {"chunk": 2}, resume=True) == first
+    later = prepare_work(work, {"chunk": 2}, resume=False)
+    assert later != first and later.is_dir() and not first.exists()
+    (first / "chunks").mkdir(parents=True)  # the orphan's late write
+    (first / "chunks" / "chunk-0000000.rows.parquet").write_bytes(b"stale")
+    assert not list(later.glob("**/*.parquet"))

@@ -243,7 +243,7 @@ def test_a_killed_trial_resumes_to_the_same_outputs(
     _killed_at(small_file, out, "chunk#2")
     assert not out.exists()
     work = tmp_path / ".out.trial-work"
-    assert len(list(work.glob("arm-*/chunk-*.parquet"))) == 2
+    assert len(list(work.glob("run-*/arm-*/chunk-*.parquet"))) == 2
     done = _cli("trial", str(small_file), "--chunk", "5", "--resume", "--out", str(out))
     assert done.returncode == 0, done.stderr
     assert _files(out) == _files(reference_run)

@@ -297,7 +297,7 @@ def run_chunked(
     target = io_results.check_writable(out)
     work = work_folder(target)
     with Executor(workers, scheduler, threads) as executor:
-        prepare_work(work, _manifest(cohort, sc, chunk), resume)
+        own = prepare_work(work, _manifest(cohort, sc, chunk), resume)
         if sc.enrolment == "diagnosis":
             population = Population(
                 cohort.scenario if isinstance(cohort.scenario, str) else dict(cohort.scenario),
@@ -306,7 +306,7 @@ def run_chunked(
                 f"scenario {sc.name!r}",
             )
             enrolled, _ = screen_population(
-                population, patients, seed, work, executor, chunk, None, progress
+                population, patients, seed, own, executor, chunk, None, progress
             )
             draws = enrolled["draw"].to_numpy(dtype=np.int64)
             day: np.ndarray | None = enrolled["diagnosis_day"].to_numpy(dtype=float)
@@ -317,7 +317,7 @@ def run_chunked(
             day = start = None
         bases, tasks, sizes = [], [], []
         for k, first in enumerate(range(0, patients, chunk)):
-            base = work / "chunks" / f"chunk-{k:07d}"
+            base = own / "chunks" / f"chunk-{k:07d}"
             bases.append(base)
             part = slice(first, first + chunk)
             if not base.with_suffix(".rows.parquet").is_file():
@@ -333,7 +333,7 @@ def run_chunked(
                     )
                 )
                 sizes.append(len(draws[part]))
-        (work / "chunks").mkdir(exist_ok=True)
+        (own / "chunks").mkdir(exist_ok=True)
         finished = [patients - sum(sizes)]
 
         def done(i: int) -> None:

@@ -203,13 +203,13 @@ def run_trial(
     target = io_results.check_writable(out, extra=TRIAL_OUTPUTS)
     work = work_folder(target)
     with Executor(workers, scheduler) as executor:  # (a bad --scheduler: nothing written)
-        prepare_work(work, manifest_of(trial, chunk, timecourse, power), resume)
+        own = prepare_work(work, manifest_of(trial, chunk, timecourse, power), resume)
         if power:
             analyses = []
             for r in range(power):
                 seed_r = power_seed(trial.seed, r)
                 _, _, bases = _run_one(
-                    trial, seed_r, work / f"replicate-{r:05d}", executor, chunk, False, None
+                    trial, seed_r, own / f"replicate-{r:05d}", executor, chunk, False, None
                 )
                 analyses.append(analyse(trial, _endpoint_frame(bases)))
                 if progress is not None:
@@ -227,9 +227,9 @@ def run_trial(
             )
         else:
             enrolled, screened, bases = _run_one(
-                trial, trial.seed, work, executor, chunk, timecourse, progress
+                trial, trial.seed, own, executor, chunk, timecourse, progress
             )
-            _write_outputs(trial, target, work, enrolled, screened, bases, chunk, timecourse)
+            _write_outputs(trial, target, own, enrolled, screened, bases, chunk, timecourse)
             with open(target / "summary.json") as handle:
                 summary = json.load(handle)
     # the manifest first: a run killed while the rest is removed starts

@@ -4,7 +4,9 @@ The patient axis is cut into chunks, each a task that simulates its patients
 and writes its results into the run's work folder (beside ``--out``,
 ``.NAME.trial-work``) atomically: a chunk exists whole or not at all. A
 manifest there records what the run is (the trial, its overrides, the chunk
-size); ``--resume`` skips the chunks already written, so an interrupted run
+size) and a token naming the run's own folder in it (``run-TOKEN``: a task of
+an earlier run that outlived its client on a cluster writes only there);
+``--resume`` skips the chunks already written, so an interrupted run
 continues where it stopped. Every patient is simulated alone by the engine
 and results are assembled in patient order, so the outputs are the same for
 any chunk size, worker count, scheduler or interruption.
@@ -27,6 +29,7 @@ import contextlib
 import hashlib
 import json
 import os
+import secrets
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
@@ -53,6 +56,8 @@ FIRST_YIELD_GUESS = 0.7
 # the screen keeps each patient's state at enrolment in columns named so:
 # the arms start their courses there instead of running the history again
 STATE_PREFIX = "enrolment_state:"
+# the manifest's key for the run's own folder (``run-TOKEN`` in the work folder)
+RUN_TOKEN = "run_token"
 
 
 def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
@@ -323,27 +328,38 @@ def manifest_of(trial: Trial, chunk: int, timecourse: bool, power: int) -> dict[
     }
 
 
-def prepare_work(work: Path, manifest: dict[str, Any], resume: bool) -> None:
-    """Create the work folder (or, with ``resume``, check it is this run's)."""
+def prepare_work(work: Path, manifest: dict[str, Any], resume: bool) -> Path:
+    """Create the work folder (or, with ``resume``, check it is this run's)
+    and return the run's own folder in it, ``run-TOKEN``: the token is drawn
+    afresh for each new run and kept in the manifest for its resumes, so a
+    task of an earlier run that outlived its client (on a ``--scheduler``
+    cluster) writes only into that run's folder, never into a later run's."""
     path = work / "manifest.json"
     if resume and path.is_file():
         previous = json.loads(path.read_text())
-        if previous != manifest:
+        token = previous.pop(RUN_TOKEN, None)
+        if previous != manifest or not isinstance(token, str) or not token.isalnum():
             changed = sorted(k for k in manifest if previous.get(k) != manifest[k])
             raise InputError(
                 f"--resume: the interrupted run in {str(work)!r} was a different run"
-                f" ({', '.join(changed)} differ); run again with the same inputs, options"
-                " and --chunk, or without --resume to start afresh"
+                f" ({', '.join(changed) or 'its token'} differ); run again with the same"
+                " inputs, options and --chunk, or without --resume to start afresh"
             )
-        return
+        own = work / f"run-{token}"
+        own.mkdir(exist_ok=True)  # (a run killed before it made its folder)
+        return own
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    text = json.dumps(manifest, indent=1, sort_keys=True)
+    token = secrets.token_hex(8)
+    text = json.dumps({**manifest, RUN_TOKEN: token}, indent=1, sort_keys=True)
 
     def write(target: Path) -> None:
         target.write_text(text)
 
     _atomic_write(path, write)
+    own = work / f"run-{token}"
+    own.mkdir()
+    return own
 
 
 def eligible(trial: Trial, screened: pd.DataFrame) -> np.ndarray:
