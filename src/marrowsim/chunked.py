@@ -127,7 +127,7 @@ def cohort_chunk(
         "columns": list(timecourse.columns),
         "days": result.days.tolist(),
         "readout_names": list(result.readout_names),
-        "diagnosis_day": None if result.diagnosis_day is None else "yes",
+        "enrolled_at_diagnosis": result.diagnosis_day is not None,
     }
     summary_rows = result.summary_rows
     # the chunk is whole once its rows exist (the last file written)
@@ -168,7 +168,8 @@ class ChunkedCohort:
         self.readout_names = tuple(meta["readout_names"])
         self.columns = list(meta["columns"])
         self.n_patients = cohort.patients
-        self.diagnosis_day = None if meta["diagnosis_day"] is None else True
+        # (the figures ask only whether the patients were enrolled at diagnosis)
+        self.diagnosis_day = True if meta["enrolled_at_diagnosis"] else None
 
     @cached_property
     def rows(self) -> pd.DataFrame:

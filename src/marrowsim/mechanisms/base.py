@@ -371,6 +371,23 @@ def smooth_ceiling(flux: Expr, baseline: Expr, max_fold: Expr, sharpness: int = 
 
 # -- shared by the drug mechanisms -------------------------------------------
 HOURS_PER_DAY = 24.0
+DAYS_PER_YEAR = 365.25
+
+
+def piecewise(pairs: Any) -> Any:
+    """``sympy.Piecewise`` of (value, condition) pairs, for derived parameters."""
+    import sympy
+
+    return sympy.Piecewise(*pairs)
+
+
+def genotype_carrier(draw: Any, fraction: Any) -> Any:
+    """1 for a patient whose unit-exponential ``draw`` gives a uniform
+    1 - exp(-draw) at or below the carrier ``fraction`` of its cohort, else 0
+    (a derived parameter: sympy)."""
+    return piecewise([(1, 1 - exp(-draw) <= fraction), (0, True)])
+
+
 # the reference adult of the pharmacokinetic sources (weight-scaled clearances)
 REFERENCE_WEIGHT_KG = 70  # an integer, so printed equations read W / 70
 # the visit interval of a patient never given the drug: no visits in any run

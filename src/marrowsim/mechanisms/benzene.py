@@ -78,12 +78,18 @@ from typing import Any
 
 import numpy as np
 
-from marrowsim.mechanisms.base import Context, Input, InputChange, Mechanism, Namespace
+from marrowsim.mechanisms.base import (
+    DAYS_PER_YEAR,
+    Context,
+    Input,
+    InputChange,
+    Mechanism,
+    Namespace,
+)
 from marrowsim.mechanisms.chloramphenicol import _is_symbolic, sensitisation_onset
 
 # 1 ppm of benzene (78.11 g/mol) in air at 25 C and 1 atm (24.45 L/mol), mg/m^3
 MG_PER_M3_PER_PPM = 78.11 / 24.45
-DAYS_PER_YEAR = 365.25
 
 
 class Benzene(Mechanism):

@@ -77,20 +77,23 @@ from typing import Any
 
 import numpy as np
 
-from marrowsim.mechanisms.base import Context, Input, InputChange, Mechanism, Namespace, exp
+from marrowsim.mechanisms.base import (
+    DAYS_PER_YEAR,
+    Context,
+    Input,
+    InputChange,
+    Mechanism,
+    Namespace,
+    exp,
+    genotype_carrier,
+    piecewise,
+)
 
 GENOTYPES = ("healthy", "fanconi")
-DAYS_PER_YEAR = 365.25
 # the persistent load is held piecewise constant over half-year steps (at its
 # midpoint value), over at most 100 years
 PERSISTENT_STEP_DAYS = DAYS_PER_YEAR / 2
 PERSISTENT_STEPS = 200
-
-
-def _piecewise(pairs: Any) -> Any:
-    import sympy
-
-    return sympy.Piecewise(*pairs)
 
 
 def repair_defect(p: Any) -> Any:
@@ -101,7 +104,7 @@ def repair_defect(p: Any) -> Any:
         fanconi = 1 - np.exp(-np.asarray(draw, dtype=float)) <= fraction
         repair = np.where(fanconi, p["fanconi_repair_capacity"], p["dna_repair_capacity"])
         return 1 / np.asarray(repair, dtype=float) - 1
-    repair = _piecewise(
+    repair = piecewise(
         [
             (p["fanconi_repair_capacity"], 1 - exp(-draw) <= fraction),
             (p["dna_repair_capacity"], True),
@@ -136,13 +139,11 @@ class DnaDamage(Mechanism):
 
     def derived(self, p: Namespace) -> dict:
         # the patient's uniform draw 1 - exp(-Exp(1)) against the carrier fraction
-        fanconi = _piecewise(
-            [(1, 1 - exp(-p.genotype_draw) <= p.genotype_fanconi_fraction), (0, True)]
-        )
-        repair = _piecewise(
+        fanconi = genotype_carrier(p.genotype_draw, p.genotype_fanconi_fraction)
+        repair = piecewise(
             [(p.fanconi_repair_capacity, fanconi > 0), (p.dna_repair_capacity, True)]
         )
-        birth_pool = _piecewise([(p.fanconi_birth_pool_fraction, fanconi > 0), (1, True)])
+        birth_pool = piecewise([(p.fanconi_birth_pool_fraction, fanconi > 0), (1, True)])
         return {
             "genotype_fanconi": fanconi,
             "dna_repair_capacity_patient": repair,

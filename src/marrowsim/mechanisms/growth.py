@@ -28,9 +28,16 @@ from typing import Any
 
 import numpy as np
 
-from marrowsim.mechanisms.base import Context, Input, InputChange, Mechanism, Namespace, exp
+from marrowsim.mechanisms.base import (
+    DAYS_PER_YEAR,
+    Context,
+    Input,
+    InputChange,
+    Mechanism,
+    Namespace,
+    exp,
+)
 
-DAYS_PER_YEAR = 365.25
 # half-year steps for 30 years: the last step leaves less than 0.3% of the
 # start's shortfall at the default time constant, and sets the adult size
 GROWTH_STEP_DAYS = DAYS_PER_YEAR / 2

@@ -48,17 +48,15 @@ graft's fresh budget.
 
 from __future__ import annotations
 
-from typing import Any
-
-from marrowsim.mechanisms.base import Context, Mechanism, Namespace, State, exp
-
-DAYS_PER_YEAR = 365.25
-
-
-def _piecewise(pairs: Any) -> Any:
-    import sympy
-
-    return sympy.Piecewise(*pairs)
+from marrowsim.mechanisms.base import (
+    DAYS_PER_YEAR,
+    Context,
+    Mechanism,
+    Namespace,
+    State,
+    genotype_carrier,
+    piecewise,
+)
 
 
 class Telomere(Mechanism):
@@ -86,17 +84,15 @@ class Telomere(Mechanism):
     publishes = ("hsc_telomere_arrest", "hsc_telomere_loss_rate")
 
     def derived(self, p: Namespace) -> dict:
-        carrier = _piecewise(
-            [(1, 1 - exp(-p.genotype_telomere_draw) <= p.genotype_telomere_fraction), (0, True)]
-        )
-        at_birth = _piecewise(
+        carrier = genotype_carrier(p.genotype_telomere_draw, p.genotype_telomere_fraction)
+        at_birth = piecewise(
             [
                 (p.telomere_disease_birth_budget_divisions, carrier > 0),
                 (p.telomere_birth_budget_divisions, True),
             ]
         )
         # a course from birth (a growing marrow) starts at 0 years
-        age_days = _piecewise(
+        age_days = piecewise(
             [(0, p.marrow_growth_start_fraction < 1), (p.patient_age_years * DAYS_PER_YEAR, True)]
         )
         return {
