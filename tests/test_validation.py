@@ -7,6 +7,7 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from conftest import SHARED
@@ -16,6 +17,7 @@ from marrowsim.validation import (
     RECIPES,
     STATUSES,
     builtin_targets_text,
+    lethal_dose_50,
     load_targets,
     markdown,
     validate,
@@ -97,20 +99,43 @@ def test_untreated_mortality_is_marked_calibration(quick):
         "fanconi-bmf-by-40",
         "hsct-msd-survival",
         "hsct-graft-failure",
+        "radiation-ld50",
     }
     for r in quick["rows"]:
         assert r["calibration"] is (r["id"] in calibrated), r["id"]
 
 
-def test_the_missed_radiation_target_stays_listed_as_missed(quick):
+def test_the_radiation_target_is_calibration_with_its_interval(quick):
     row = next(r for r in quick["rows"] if r["id"] == "radiation-ld50")
-    assert row["status"] == "miss"
-    ld50 = row["simulated"]["no_treatment"]
-    low, high = row["interval"]["no_treatment"]
-    assert low < ld50 < high and ld50 > 4.5  # missed: about 9 Gy
+    assert row["calibration"] is True
+    assert row["calibrated_parameters"] == ["radiation_d0_hsc_gy"]
+    for arm in ("no_treatment", "supportive_care"):
+        assert 2 < row["simulated"][arm] < 8
+        if row["interval"][arm] is not None:  # None: the fit separates, interpolated
+            low, high = row["interval"][arm]
+            assert low < row["simulated"][arm] < high
+    assert row["simulated"]["supportive_care"] > row["simulated"]["no_treatment"]
+
+
+def test_a_missed_target_stays_listed_as_missed(quick):
+    missed = [r for r in quick["rows"] if r["status"] == "miss"]
+    assert missed  # the quick run misses some (the full run misses more)
     text = markdown(quick)
-    assert re.search(r"\| radiation-ld50 \|.*\| \*\*miss\*\* \|", text)
+    for row in missed:
+        assert re.search(rf"\| {re.escape(row['id'])} \|.*\| \*\*miss\*\* \|", text), row["id"]
     assert "quick run" in text
+
+
+def test_the_ld50_fit_is_not_pulled_by_a_plateau_below_one():
+    doses = np.arange(1.0, 11.0)
+    # half die at 5 Gy; above 7 Gy the 60-day deaths level off at 0.6
+    fractions = np.array([0, 0, 0.02, 0.2, 0.5, 0.58, 0.6, 0.6, 0.6, 0.6])
+    n = np.full(len(doses), 1000.0)
+    fit = lethal_dose_50(doses, fractions * n, n)
+    assert fit["interpolated"] == pytest.approx(5.0)
+    assert 4.6 < fit["ld50"] < 5.4 and fit["ci95"][0] < fit["ld50"] < fit["ci95"][1]
+    # a curve that never reaches half has no LD50
+    assert lethal_dose_50(doses, 0.4 * n, n)["ld50"] is None
 
 
 def test_the_same_seed_gives_the_same_report(quick):
