@@ -14,6 +14,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 from scipy.stats import norm
 
 from conftest import cli_process
@@ -591,3 +594,24 @@ def test_a_course_started_from_its_screened_state_is_the_course_run_whole() -> N
         simulate("immune-aa", draws=draws, enrolled=Enrolled(day, states))
     with pytest.raises(InputError, match="enrolled: needs draws"):
         simulate("immune-aa-ratg", patients=4, enrolled=Enrolled(day, states))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    values=hnp.arrays(
+        np.float32,
+        hnp.array_shapes(min_dims=2, max_dims=2, min_side=1, max_side=9),
+        elements=st.one_of(st.floats(0, 1e6, width=32), st.just(float("nan"))),
+    )
+)
+def test_band_quantiles_are_numpys_nanquantile_bit_for_bit(values):
+    import warnings
+
+    from marrowsim.trials import QUANTILES, column_quantiles
+
+    levels = np.asarray(QUANTILES)
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN column
+        expected = np.nanquantile(values.astype(float), levels, axis=0)
+        got = column_quantiles(values, levels)
+    assert np.array_equal(got, expected, equal_nan=True)

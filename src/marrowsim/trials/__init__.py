@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -90,6 +89,30 @@ def _endpoint_frame(bases: list[Path]) -> pd.DataFrame:
     )
 
 
+def column_quantiles(values: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    """``np.nanquantile(values.astype(float), levels, axis=0)`` bit for bit
+    (its default linear method on each column's finite values; NaN where a
+    column has none), from one sort of the whole array instead of numpy's
+    sort per column: 3-8x faster on a trial arm's patients x days."""
+    ordered = np.sort(values, axis=0)  # NaN sort last
+    finite = np.isfinite(values).sum(axis=0)
+    columns = np.arange(values.shape[1])
+    last = np.maximum(finite - 1, 0)
+    out = np.empty((len(levels), values.shape[1]))
+    for j, level in enumerate(levels):
+        virtual = (finite - 1) * float(level)
+        below = np.floor(virtual)
+        gamma = virtual - below
+        low = np.maximum(below.astype(np.int64), 0)
+        a = ordered[low, columns].astype(float)
+        b = ordered[np.minimum(low + 1, last), columns].astype(float)
+        step = b - a
+        # numpy's lerp: from the nearer end, so that gamma 1 gives b exactly
+        value = np.where(gamma >= 0.5, b - step * (1 - gamma), a + step * gamma)
+        out[j] = np.where(finite > 0, value, np.nan)
+    return out
+
+
 def _bands(
     trial: Trial, bases: list[Path], days: np.ndarray, readout_names: list[str]
 ) -> pd.DataFrame:
@@ -104,9 +127,8 @@ def _bands(
         for k, name in enumerate(readout_names):
             values = np.concatenate([m[k] for m in mine], axis=0)
             alive = np.isfinite(values).sum(axis=0)
-            with np.errstate(all="ignore"), warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)  # all dead on a day: NaN
-                q = np.nanquantile(values.astype(float), QUANTILES, axis=0)
+            with np.errstate(all="ignore"):
+                q = column_quantiles(values, np.asarray(QUANTILES))  # all dead on a day: NaN
             frame = pd.DataFrame({"arm": arm.name, "readout": name, "day": days, "alive": alive})
             for j, level in enumerate(QUANTILES):
                 frame[f"q{round(level * 100):02d}"] = q[j]
