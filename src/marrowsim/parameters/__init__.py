@@ -199,19 +199,23 @@ class ParameterTable:
         ]
         outcomes = self.outcomes()
         draws = {p.name: np.full(n_patients, p.value) for p in self.parameters}
+        # what each draw needs, worked out once for all patients
+        shapes = [_draw_shape(p) for p in varying]
         for i, k in enumerate(keys):
             # the k-th child of SeedSequence(seed).spawn(...), and its own child
             key = (k,)
             rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=key))
-            for p in varying:
-                draws[p.name][i] = _draw_one(rng, p)
+            for p, shape in zip(varying, shapes, strict=True):
+                draws[p.name][i] = _draw_one(rng, p, shape)
             if outcomes:
                 stream = np.random.SeedSequence(seed, spawn_key=(*key, OUTCOME_STREAM))
-                outcome_rng = np.random.default_rng(stream)
-                for p in outcomes:
+                # the stream's unit exponentials in table order (one call draws
+                # the same numbers as one call each)
+                exponentials = np.random.default_rng(stream).standard_exponential(len(outcomes))
+                for p, unit in zip(outcomes, exponentials.tolist(), strict=True):
                     # a unit exponential scaled so that its median is the
                     # typical value (ln 2 in the table: Exp(1) itself)
-                    value = p.value / LN2 * float(outcome_rng.standard_exponential())
+                    value = p.value / LN2 * unit
                     draws[p.name][i] = min(max(value, p.bounds[0]), p.bounds[1])
         return draws
 
@@ -242,29 +246,33 @@ class ParameterTable:
         return np.clip(p.value / LN2 * out, p.bounds[0], p.bounds[1])
 
 
-def _draw_one(rng: np.random.Generator, p: Parameter) -> float:
+def _draw_shape(p: Parameter) -> tuple[Any, ...]:
+    """A parameter's distribution as its draw uses it: ("histogram",
+    cumulative weights, bin edges) or ("lognormal", sigma)."""
     assert p.variability is not None
     if p.variability.distribution == "histogram":
-        return _draw_histogram(rng, p)
+        assert p.variability.bins and p.variability.weights
+        edges = np.asarray(p.variability.bins, dtype=float)
+        weights = np.asarray(p.variability.weights, dtype=float)
+        cumulative = np.concatenate(([0.0], np.cumsum(weights) / weights.sum()))
+        return ("histogram", cumulative, edges)
     assert p.variability.cv is not None
-    sigma = np.sqrt(np.log1p(p.variability.cv**2))
+    return ("lognormal", np.sqrt(np.log1p(p.variability.cv**2)))
+
+
+def _draw_one(rng: np.random.Generator, p: Parameter, shape: tuple[Any, ...]) -> float:
+    if shape[0] == "histogram":
+        # one uniform draw through the inverse of a piecewise-uniform
+        # distribution (uniform within each bin), clipped to the bounds
+        value = float(np.interp(rng.random(), shape[1], shape[2]))
+        return min(max(value, p.bounds[0]), p.bounds[1])
+    sigma = shape[1]
     low, high = p.bounds
     for _ in range(100):
         value = p.value * float(np.exp(sigma * rng.standard_normal()))
         if low <= value <= high:
             return value
     return float(np.clip(value, low, high))
-
-
-def _draw_histogram(rng: np.random.Generator, p: Parameter) -> float:
-    """One uniform draw through the inverse of a piecewise-uniform
-    distribution (uniform within each bin), clipped to the bounds."""
-    assert p.variability is not None and p.variability.bins and p.variability.weights
-    edges = np.asarray(p.variability.bins, dtype=float)
-    weights = np.asarray(p.variability.weights, dtype=float)
-    cumulative = np.concatenate(([0.0], np.cumsum(weights) / weights.sum()))
-    value = float(np.interp(rng.random(), cumulative, edges))
-    return float(np.clip(value, *p.bounds))
 
 
 def unknown_name_message(kind: str, name: str, allowed: Iterable[str]) -> str:
