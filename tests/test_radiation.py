@@ -14,6 +14,7 @@ import pytest
 import marrowsim
 from conftest import WITHOUT_DEATH, target
 from marrowsim.parameters import load_table
+from marrowsim.validation import lethal_dose_50
 from test_cli import cli
 
 DOSES = (2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0)  # Gy: wide enough to bracket both LD50s
@@ -91,10 +92,10 @@ def _dead_by_day_60(scenario: str) -> np.ndarray:
 
 def _ld50(dead: np.ndarray) -> float:
     """The dose killing half by day 60: where the dead fraction first reaches
-    0.5, interpolated between the doses."""
+    0.5, interpolated between the doses (validation's own reading)."""
     assert dead[0] < 0.5 < dead.max(), dead
-    k = int(np.argmax(dead >= 0.5))
-    return float(np.interp(0.5, dead[k - 1 : k + 1], DOSES[k - 1 : k + 1]))
+    n = np.full(len(DOSES), float(COHORT))
+    return lethal_dose_50(np.array(DOSES), dead * n, n)["interpolated"]
 
 
 @pytest.fixture(scope="module")

@@ -272,7 +272,7 @@ def _draw_one(rng: np.random.Generator, p: Parameter, shape: tuple[Any, ...]) ->
         value = p.value * float(np.exp(sigma * rng.standard_normal()))
         if low <= value <= high:
             return value
-    return float(np.clip(value, low, high))
+    return min(max(value, low), high)
 
 
 def unknown_name_message(kind: str, name: str, allowed: Iterable[str]) -> str:

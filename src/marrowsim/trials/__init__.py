@@ -127,8 +127,7 @@ def _bands(
         for k, name in enumerate(readout_names):
             values = np.concatenate([m[k] for m in mine], axis=0)
             alive = np.isfinite(values).sum(axis=0)
-            with np.errstate(all="ignore"):
-                q = column_quantiles(values, np.asarray(QUANTILES))  # all dead on a day: NaN
+            q = column_quantiles(values, np.asarray(QUANTILES))  # all dead on a day: NaN
             frame = pd.DataFrame({"arm": arm.name, "readout": name, "day": days, "alive": alive})
             for j, level in enumerate(QUANTILES):
                 frame[f"q{round(level * 100):02d}"] = q[j]
