@@ -27,6 +27,8 @@ from marrowsim.clinic.response import (
     responses,
     treatment_start,
 )
+from marrowsim.clinic.salvage import KINDS as SALVAGE_KINDS
+from marrowsim.clinic.salvage import Salvaged, salvaged
 from marrowsim.clinic.severity import SEVERITY_LEVELS, severity_code
 from marrowsim.clinic.survival import LANDMARKS, kaplan_meier
 from marrowsim.clinic.transplant import anc_engraftment_day, graft_failure, transplant_given
@@ -99,7 +101,15 @@ class Result:
         readouts = {name: self.readout(name) for name in ("hb", "anc", "platelets", "retic")}
         transfused = sum(self.outcomes.units_per_day.values())
         start = treatment_start(self.parameters, self.n_patients)
-        return responses(self.days, readouts, self.alive, np.asarray(transfused), start)
+        return responses(
+            self.days, readouts, self.alive, np.asarray(transfused), start, self.salvage.day
+        )
+
+    @cached_property
+    def salvage(self) -> Salvaged:
+        """Who was switched to a salvage transplant or second course, and when
+        (clinic.salvage, from the event log)."""
+        return salvaged(self.n_patients, self.event_log)
 
     @cached_property
     def alive(self) -> np.ndarray:
@@ -178,10 +188,15 @@ class Result:
         frame["relapse_day"] = r.relapse_day
         frame["weight"] = np.broadcast_to(self.parameters["patient_weight_kg"], self.n_patients)
         frame["age"] = np.broadcast_to(self.parameters["patient_age_years"], self.n_patients)
+        frame["salvage"] = self.salvage.kind
+        frame["salvage_day"] = self.salvage.day
+        switched = self.salvage.transplant
         frame["anc_engraftment_day"] = anc_engraftment_day(
-            self.days, self.readout("anc"), self.alive, self.parameters
+            self.days, self.readout("anc"), self.alive, self.parameters, switched
         )
-        frame["graft_failure"] = graft_failure(self.parameters, o.death_day, float(self.days[-1]))
+        frame["graft_failure"] = graft_failure(
+            self.parameters, o.death_day, float(self.days[-1]), switched
+        )
         frame["status"] = [STATUS_MESSAGES.get(int(s), f"error {s}") for s in self.status]
         return frame
 
@@ -217,7 +232,10 @@ class Result:
         rows["treatment_start"] = r.treatment_start
         patients = self.patients
         rows["first_severe_day"] = patients["first_severe_day"].to_numpy(dtype=float)
-        rows["transplant_given"] = transplant_given(self.parameters, self.n_patients)
+        rows["transplant_given"] = transplant_given(
+            self.parameters, self.n_patients, self.salvage.transplant
+        )
+        rows["salvage"] = self.salvage.kind
         rows["graft_failure"] = patients["graft_failure"].to_numpy()
         rows["anc_engraftment_day"] = patients["anc_engraftment_day"].to_numpy(dtype=float)
         rows["steps"] = self.steps
@@ -349,6 +367,7 @@ def summarise(rows: pd.DataFrame, settings: dict[str, Any]) -> dict[str, Any]:
         },
         "response": _response_summary(mine),
         "transplant": _transplant_summary(mine),
+        "salvage": _salvage_summary(mine),
         "transfusions": {
             f"median_{product}_units_per_month": median(
                 mine[f"units:{product}"].to_numpy(dtype=float) / months
@@ -394,6 +413,15 @@ def _response_summary(rows: pd.DataFrame) -> dict[str, Any]:
     first = (first_response - rows["treatment_start"].to_numpy(dtype=float))[responded]
     out["median_days_to_first_response"] = float(np.median(first)) if len(first) else None
     return out
+
+
+def _salvage_summary(rows: pd.DataFrame) -> dict[str, Any] | None:
+    """Fractions of the patients switched after non-response at the
+    assessment, to a transplant and to a second course; None if nobody was."""
+    kind = rows["salvage"]
+    if not kind.notna().any():
+        return None
+    return {name: float((kind == name).mean()) for name in SALVAGE_KINDS.values()}
 
 
 def _transplant_summary(rows: pd.DataFrame) -> dict[str, Any] | None:

@@ -18,6 +18,10 @@ it is given; ``definitions.TREATMENTS``):
 * ``first_response_day``: the first day with a partial or complete response;
 * ``relapse_day``: the first day after a response on which it is lost again
   (counts back within the severe criteria, or a transfusion needed).
+
+A patient switched to salvage (a transplant or a second course after
+non-response at the assessment: ``mechanisms.salvage``) is a first-line
+failure: no day after the switch reads as a response.
 """
 
 from __future__ import annotations
@@ -71,11 +75,16 @@ def responses(
     alive: np.ndarray,
     transfused: np.ndarray,
     start: np.ndarray,
+    switched_day: np.ndarray | None = None,
 ) -> Responses:
     """Responses from the readouts ``hb``, ``anc``, ``platelets``, ``retic``
     (patients, days), ``alive`` and ``transfused`` (patients, days: units
     given since the previous output day) and each patient's treatment
-    ``start`` (NaN: untreated)."""
+    ``start`` (NaN: untreated). ``switched_day`` (patients,; NaN: never) is
+    the day a non-responder was switched to a salvage transplant or second
+    course (``mechanisms.salvage``): the first-line treatment has failed, so
+    every later day reads as no response (counts a transplant or a second
+    course raises are not a response to the first line)."""
     days = np.asarray(days, dtype=float)
     n = alive.shape[0]
     code = nih_response_code(
@@ -95,6 +104,8 @@ def responses(
         + np.asarray(readouts["platelets"], dtype=float)
         + np.asarray(readouts["retic"], dtype=float)
     )
+    if switched_day is not None:
+        code[(days[None, :] > np.asarray(switched_day, dtype=float)[:, None]) & (code > 0)] = 0
     code[~(alive & treated & counted)] = -1
     labels = np.asarray(RESPONSE_LEVELS, dtype=object)
     at: dict[str, np.ndarray] = {}

@@ -15,16 +15,33 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from marrowsim.mechanisms.salvage import is_salvage_course
 from marrowsim.mechanisms.transplant import graft_course
 
 ENGRAFTMENT_ANC_ABOVE = 0.5  # 10^9/L
 ENGRAFTMENT_DAYS = 3  # consecutive days
 
 
-def transplant_given(parameters: Mapping[str, np.ndarray], n_patients: int) -> np.ndarray:
-    """(patients,) True where a transplant is given."""
-    dose = parameters.get("transplant_cd34_dose_1e6_per_kg", np.zeros(n_patients))
-    return np.broadcast_to(np.asarray(dose, dtype=float), (n_patients,)) > 0
+def transplant_given(
+    parameters: Mapping[str, np.ndarray], n_patients: int, switched: np.ndarray | None = None
+) -> np.ndarray:
+    """(patients,) True where a transplant is given: a salvage transplant
+    (``mechanisms.salvage``) only to the patients ``switched`` to it ((patients,)
+    bool, from the event log; None: nobody)."""
+
+    def value(name: str) -> np.ndarray:
+        default = np.zeros(n_patients)
+        return np.broadcast_to(np.asarray(parameters.get(name, default), dtype=float), n_patients)
+
+    dose = value("transplant_cd34_dose_1e6_per_kg")
+    salvage = is_salvage_course(
+        value("salvage_rule"),
+        value("salvage_assessment_day"),
+        value("transplant_start_day"),
+        dose,
+    )
+    chosen = np.zeros(n_patients, dtype=bool) if switched is None else np.asarray(switched)
+    return (dose > 0) & (~salvage | chosen)
 
 
 def _course(parameters: Mapping[str, np.ndarray], n_patients: int) -> dict[str, np.ndarray]:
@@ -43,12 +60,14 @@ def anc_engraftment_day(
     anc: np.ndarray,
     alive: np.ndarray,
     parameters: Mapping[str, np.ndarray],
+    switched: np.ndarray | None = None,
 ) -> np.ndarray:
     """(patients,) days after the infusion to neutrophil engraftment; NaN where
-    no transplant is given or the ANC never engrafts while alive."""
+    no transplant is given (``switched``: as for :func:`transplant_given`) or
+    the ANC never engrafts while alive."""
     n = anc.shape[0]
     out = np.full(n, np.nan)
-    given = transplant_given(parameters, n)
+    given = transplant_given(parameters, n, switched)
     if not given.any():
         return out
     infusion = _course(parameters, n)["infusion_day"]
@@ -65,18 +84,24 @@ def anc_engraftment_day(
 
 
 def graft_failure(
-    parameters: Mapping[str, np.ndarray], death_day: np.ndarray, end_day: float
+    parameters: Mapping[str, np.ndarray],
+    death_day: np.ndarray,
+    end_day: float,
+    switched: np.ndarray | None = None,
 ) -> np.ndarray:
     """(patients,) ``primary``, ``secondary`` or None: the drawn graft failure
-    of a patient alive (and still simulated) when its rejection begins."""
+    of a patient given a transplant (``switched``: as for
+    :func:`transplant_given`) alive (and still simulated) when its rejection
+    begins."""
     n = len(death_day)
     out = np.full(n, None, dtype=object)
-    if not transplant_given(parameters, n).any():
+    given = transplant_given(parameters, n, switched)
+    if not given.any():
         return out
     course = _course(parameters, n)
     rejection = course["rejection_day"]
     alive = ~(death_day <= rejection) & (rejection <= end_day)
-    failed = (course["failed"] > 0) & alive
+    failed = (course["failed"] > 0) & alive & given
     out[failed & (course["primary"] > 0)] = "primary"
     out[failed & ~(course["primary"] > 0)] = "secondary"
     return out

@@ -32,6 +32,7 @@ from marrowsim.mechanisms.marrow_readouts import MarrowReadouts
 from marrowsim.mechanisms.megakaryocytic import Megakaryocytic
 from marrowsim.mechanisms.niche import Niche
 from marrowsim.mechanisms.radiation import Radiation
+from marrowsim.mechanisms.salvage import Salvage
 from marrowsim.mechanisms.stem_cells import StemCells
 from marrowsim.mechanisms.telomere import Telomere
 from marrowsim.mechanisms.transfusion import Transfusion
@@ -43,7 +44,8 @@ def default_mechanisms() -> tuple[Mechanism, ...]:
     exposures (their kill rates are read by the marrow and the T cells; the
     drugs' idiosyncratic reactions start the immune attack), the
     immunosuppressive drugs (read by the T cells) and the growth factors
-    eltrombopag and filgrastim (read by the hormone feedback), a
+    eltrombopag and filgrastim (read by the hormone feedback), the
+    salvage rule (its gates are read by ATG and the transplant), a
     transplant (read by the marrow and the T cells), the
     marrow and its disease, the clinic (diagnosis, the causes of death and
     bleeding), then supportive care (events at one time fire in this order, so
@@ -60,6 +62,7 @@ def default_mechanisms() -> tuple[Mechanism, ...]:
         Cyclosporine(),
         Eltrombopag(),
         Filgrastim(),
+        Salvage(),
         Transplant(),
         ImmuneAttack(),
         BloodLoss(),
@@ -112,6 +115,7 @@ __all__ = [
     "Niche",
     "Radiation",
     "Readout",
+    "Salvage",
     "State",
     "StemCells",
     "Telomere",

@@ -25,6 +25,10 @@ potency), and fewer regulatory T cells after rabbit ATG (its selectivity).
 Which product gives more responses follows from those parameters through the
 immune attack; nothing here names an outcome.
 
+A course that starts after the response assessment of a scenario with the
+salvage rule is a second course: it is infused only in the non-responders
+switched to it (signal ``<product>_course_gate``, ``salvage`` mechanism).
+
 Not modelled: target-mediated clearance of rabbit ATG rising with the
 lymphocyte count (Admiraal et al., Clin Pharmacokinet 2015;54:435), and the
 anti-horse antibodies that speed up the clearance of horse globulin from
@@ -100,7 +104,9 @@ class Antithymocyte(Mechanism):
     def rates(self, c: Context) -> dict:
         s, p, u = c.s, c.p, c.u
         return {
-            f"{product}_concentration": getattr(u, f"{product}_infusion")
+            # the gate is 0 for a second course the patient was not switched to
+            f"{product}_concentration": c.signal(f"{product}_course_gate", 1)
+            * getattr(u, f"{product}_infusion")
             / getattr(p, f"{product}_volume_l_per_kg")
             - LN2 / getattr(p, f"{product}_half_life_days") * getattr(s, f"{product}_concentration")
             for product in PRODUCTS

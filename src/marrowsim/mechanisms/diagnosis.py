@@ -27,8 +27,10 @@ from marrowsim.mechanisms.base import Context, Event, EventAction, Input, Mechan
 INSIDE = 1e-9
 
 
-def severe_margin(cellularity, anc, platelets, retic):
-    """Negative exactly where the severe-AA criteria are met."""
+def severe_count_margin(anc, platelets, retic):
+    """Negative exactly where at least two of the three severe count criteria
+    are met: the second smallest of the count margins, each relative to its
+    threshold."""
     import sympy
 
     counts = (
@@ -36,8 +38,16 @@ def severe_margin(cellularity, anc, platelets, retic):
         platelets / SEVERE_PLATELETS_BELOW - 1,
         retic / SEVERE_RETIC_BELOW - 1,
     )
-    second_smallest = sum(counts) - sympy.Min(*counts) - sympy.Max(*counts)
-    return sympy.Max(cellularity / SEVERE_CELLULARITY_BELOW - 1, second_smallest)
+    return sum(counts) - sympy.Min(*counts) - sympy.Max(*counts)
+
+
+def severe_margin(cellularity, anc, platelets, retic):
+    """Negative exactly where the severe-AA criteria are met."""
+    import sympy
+
+    return sympy.Max(
+        cellularity / SEVERE_CELLULARITY_BELOW - 1, severe_count_margin(anc, platelets, retic)
+    )
 
 
 class Diagnosis(Mechanism):

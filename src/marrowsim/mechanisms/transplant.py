@@ -52,6 +52,10 @@ as a process, GvHD prophylaxis (its effect is in the mortality), a second
 transplant after graft failure, and the donor's own lymphocytes in the count.
 
 Without a transplant (dose 0) every input stays 0 and every term here is 0.
+A salvage transplant (``salvage`` mechanism: one that starts after the
+response assessment of a scenario with the salvage rule) is scheduled for
+every patient, and its inputs act only where the signal ``transplant_gate``
+is 1: in the non-responders with a donor who were switched to it.
 """
 
 from __future__ import annotations
@@ -210,11 +214,15 @@ class Transplant(DeathCause):
 
     def signals(self, c: Context) -> dict:
         p, u = c.p, c.u
-        conditioning = u.transplant_conditioning_mg_per_kg_day / (
-            REFERENCE_CYCLOPHOSPHAMIDE_MG_PER_KG_DAY
+        # 0 for a salvage transplant the patient was not switched to (salvage)
+        gate = c.signal("transplant_gate", 1)
+        conditioning = (
+            gate
+            * u.transplant_conditioning_mg_per_kg_day
+            / REFERENCE_CYCLOPHOSPHAMIDE_MG_PER_KG_DAY
         )
-        rejection = u.transplant_rejection_on * p.transplant_rejection_kill_rate
-        cd34_per_day = u.transplant_cd34_infusion * CELLS_PER_MILLION * p.patient_weight_kg
+        rejection = gate * u.transplant_rejection_on * p.transplant_rejection_kill_rate
+        cd34_per_day = gate * u.transplant_cd34_infusion * CELLS_PER_MILLION * p.patient_weight_kg
         return {
             "transplant_hsc_kill_rate": conditioning * p.transplant_conditioning_hsc_kill_rate
             + rejection,
@@ -225,7 +233,7 @@ class Transplant(DeathCause):
             * p.transplant_conditioning_lymphocyte_kill_rate,
             "transplant_hsc_infusion_rate": cd34_per_day * p.transplant_hsc_per_cd34,
             "transplant_mpp_infusion_rate": cd34_per_day * p.transplant_mpp_per_cd34,
-            "autoimmunity_replaced": u.transplant_donor_immunity_on,
+            "autoimmunity_replaced": gate * u.transplant_donor_immunity_on,
         }
 
     def rates(self, c: Context) -> dict:
@@ -234,7 +242,8 @@ class Transplant(DeathCause):
             (p.patient_age_years - REFERENCE_AGE_YEARS) / YEARS_PER_DECADE
         )
         return {
-            "transplant_hazard": u.transplant_related_hazard_on
+            "transplant_hazard": c.signal("transplant_gate", 1)
+            * u.transplant_related_hazard_on
             * p.transplant_related_death_rate
             * age_factor
         }
