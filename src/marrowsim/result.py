@@ -112,6 +112,12 @@ class Result:
         return salvaged(self.n_patients, self.event_log)
 
     @cached_property
+    def transplant_given(self) -> np.ndarray:
+        """(patients,) True where a transplant is given: a salvage transplant
+        only to the patients switched to it (clinic.transplant)."""
+        return transplant_given(self.parameters, self.n_patients, self.salvage.transplant)
+
+    @cached_property
     def alive(self) -> np.ndarray:
         """(patients, days): alive on each output day."""
         return self.outcomes.alive(self.days)
@@ -190,12 +196,11 @@ class Result:
         frame["age"] = np.broadcast_to(self.parameters["patient_age_years"], self.n_patients)
         frame["salvage"] = self.salvage.kind
         frame["salvage_day"] = self.salvage.day
-        switched = self.salvage.transplant
         frame["anc_engraftment_day"] = anc_engraftment_day(
-            self.days, self.readout("anc"), self.alive, self.parameters, switched
+            self.days, self.readout("anc"), self.alive, self.parameters, self.transplant_given
         )
         frame["graft_failure"] = graft_failure(
-            self.parameters, o.death_day, float(self.days[-1]), switched
+            self.parameters, o.death_day, float(self.days[-1]), self.transplant_given
         )
         frame["status"] = [STATUS_MESSAGES.get(int(s), f"error {s}") for s in self.status]
         return frame
@@ -232,9 +237,7 @@ class Result:
         rows["treatment_start"] = r.treatment_start
         patients = self.patients
         rows["first_severe_day"] = patients["first_severe_day"].to_numpy(dtype=float)
-        rows["transplant_given"] = transplant_given(
-            self.parameters, self.n_patients, self.salvage.transplant
-        )
+        rows["transplant_given"] = self.transplant_given
         rows["salvage"] = self.salvage.kind
         rows["graft_failure"] = patients["graft_failure"].to_numpy()
         rows["anc_engraftment_day"] = patients["anc_engraftment_day"].to_numpy(dtype=float)

@@ -60,14 +60,13 @@ def anc_engraftment_day(
     anc: np.ndarray,
     alive: np.ndarray,
     parameters: Mapping[str, np.ndarray],
-    switched: np.ndarray | None = None,
+    given: np.ndarray,
 ) -> np.ndarray:
     """(patients,) days after the infusion to neutrophil engraftment; NaN where
-    no transplant is given (``switched``: as for :func:`transplant_given`) or
+    no transplant is ``given`` ((patients,) bool: :func:`transplant_given`) or
     the ANC never engrafts while alive."""
     n = anc.shape[0]
     out = np.full(n, np.nan)
-    given = transplant_given(parameters, n, switched)
     if not given.any():
         return out
     infusion = _course(parameters, n)["infusion_day"]
@@ -87,15 +86,14 @@ def graft_failure(
     parameters: Mapping[str, np.ndarray],
     death_day: np.ndarray,
     end_day: float,
-    switched: np.ndarray | None = None,
+    given: np.ndarray,
 ) -> np.ndarray:
     """(patients,) ``primary``, ``secondary`` or None: the drawn graft failure
-    of a patient given a transplant (``switched``: as for
+    of a patient ``given`` a transplant ((patients,) bool:
     :func:`transplant_given`) alive (and still simulated) when its rejection
     begins."""
     n = len(death_day)
     out = np.full(n, None, dtype=object)
-    given = transplant_given(parameters, n, switched)
     if not given.any():
         return out
     course = _course(parameters, n)

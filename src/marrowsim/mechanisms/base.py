@@ -381,11 +381,17 @@ def piecewise(pairs: Any) -> Any:
     return sympy.Piecewise(*pairs)
 
 
-def genotype_carrier(draw: Any, fraction: Any) -> Any:
+def drawn_below(draw: Any, probability: Any) -> Any:
     """1 for a patient whose unit-exponential ``draw`` gives a uniform
-    1 - exp(-draw) at or below the carrier ``fraction`` of its cohort, else 0
-    (a derived parameter: sympy)."""
-    return piecewise([(1, 1 - exp(-draw) <= fraction), (0, True)])
+    1 - exp(-draw) at or below ``probability``, else 0: a per-patient yes/no
+    with that probability (a derived parameter: sympy)."""
+    return piecewise([(1, 1 - exp(-draw) <= probability), (0, True)])
+
+
+def genotype_carrier(draw: Any, fraction: Any) -> Any:
+    """1 for a patient who carries a genotype found in ``fraction`` of the
+    cohort (:func:`drawn_below` of the patient's genotype ``draw``), else 0."""
+    return drawn_below(draw, fraction)
 
 
 # the reference adult of the pharmacokinetic sources (weight-scaled clearances)

@@ -9,18 +9,20 @@ counts still meet the severe-AA count criteria (at least two of ANC < 0.5,
 platelets < 20, reticulocytes < 60 x 10^9/L; ``clinic.definitions``), is
 switched:
 
-* to the scenario's **transplant** (its ``hsct`` regimen, which must start after
-  the assessment) where the patient has a donor (a per-patient draw from the
-  outcome stream, with probability ``salvage_donor_probability``) and is fit
-  for it (aged at most ``salvage_transplant_max_age_years``). The held state ``salvage_transplant_switch``
-  becomes 1 (event ``salvage_transplant``), and the transplant mechanism's
-  inputs act only for switched patients (signal ``transplant_gate``). Every
-  other patient's transplant inputs do nothing: no conditioning, no graft and
-  no transplant-related hazard.
-* otherwise (no donor, or too old) to a **second course** of ATG, where the scenario gives one (an ATG
-  course that starts after the assessment): ``salvage_second_course_switch``
-  becomes 1 (event ``salvage_second_course``), and only then is that course
-  infused (signals ``<product>_course_gate`` of the ``atg`` mechanism).
+* to the scenario's **transplant** (its ``hsct`` regimen, which must start
+  after the assessment) where the patient has a donor (a per-patient draw
+  from the outcome stream, with probability ``salvage_donor_probability``)
+  and is fit for it (aged at most ``salvage_transplant_max_age_years``). The
+  held state ``salvage_transplant_switch`` becomes 1 (event
+  ``salvage_transplant``), and the transplant mechanism's inputs act only for
+  switched patients (signal ``transplant_gate``). Every other patient's
+  transplant inputs do nothing: no conditioning, no graft and no
+  transplant-related hazard.
+* otherwise (no donor, or too old) to a **second course** of ATG, where the
+  scenario gives one (an ATG course that starts after the assessment):
+  ``salvage_second_course_switch`` becomes 1 (event
+  ``salvage_second_course``), and only then is that course infused (signals
+  ``<product>_course_gate`` of the ``atg`` mechanism).
 
 Responders, and patients who died before the assessment, get neither.
 Cyclosporine goes on as its own course says: a second course is ATG alone
@@ -55,8 +57,8 @@ from marrowsim.mechanisms.base import (
     Mechanism,
     Namespace,
     State,
+    drawn_below,
     first_violation,
-    genotype_carrier,
     piecewise,
 )
 from marrowsim.mechanisms.diagnosis import severe_count_margin
@@ -134,9 +136,7 @@ class Salvage(Mechanism):
 
     def derived(self, p: Namespace) -> dict:
         return {
-            "salvage_has_donor": genotype_carrier(
-                p.salvage_donor_draw, p.salvage_donor_probability
-            ),
+            "salvage_has_donor": drawn_below(p.salvage_donor_draw, p.salvage_donor_probability),
             "salvage_transplant_course": _after_assessment(
                 p, p.transplant_start_day, p.transplant_cd34_dose_1e6_per_kg
             ),
