@@ -226,14 +226,19 @@ def _bound_patterns(n_random: int = 6) -> list[dict[str, float]]:
     ]
     for values in patterns:
         # the cross-field rules simulate() enforces: the attack cannot end before
-        # it starts, a healthy stem-cell pool must exist, and less blood can be
-        # lost than there is
+        # it starts, a healthy stem-cell pool must exist, less blood can be
+        # lost than there is, and a second cyclosporine course follows the first
         values["immune_end_day"] = max(values["immune_end_day"], values["immune_trigger_day"])
         largest = values["hsc_division_rate"] * (2 * values["hsc_self_renewal_max"] - 1)
         if values["hsc_apoptosis_rate"] >= largest:
             values["hsc_apoptosis_rate"] = table["hsc_apoptosis_rate"].bounds[0]
         if values["blood_loss_volume_ml"] >= values["blood_volume_ml"]:
             values["blood_loss_volume_ml"] = table["blood_loss_volume_ml"].bounds[0]
+        first_ends = sum(
+            values[f"cyclosporine_{name}"] for name in ("start_day", "full_dose_days", "taper_days")
+        )
+        if values["cyclosporine_second_course_start_day"] < first_ends:
+            values["cyclosporine_second_course_full_dose_days"] = 0.0
     return patterns
 
 

@@ -99,24 +99,38 @@ def _ld50(dead: np.ndarray) -> float:
 
 
 @pytest.fixture(scope="module")
-def ld50s():
-    untreated, cared = _dead_by_day_60("radiation"), _dead_by_day_60("radiation-supportive")
-    return untreated, cared, _ld50(untreated), _ld50(cared)
+def dead_by_day_60():
+    return _dead_by_day_60("radiation"), _dead_by_day_60("radiation-supportive")
 
 
-def test_lethality_rises_with_dose_and_care_lowers_it(ld50s):
-    untreated, cared, ld50, ld50_care = ld50s
+def test_lethality_rises_with_dose_and_care_lowers_it(dead_by_day_60):
+    untreated, cared = dead_by_day_60
     assert (np.diff(untreated) >= 0).all() and (np.diff(cared) >= 0).all()
     assert (cared <= untreated).all()
-    assert ld50_care > ld50
+    # care moves the LD50 up: below half dead wherever care-less exposure
+    # kills half (the cared LD50 may lie beyond the doses simulated)
+    assert (cared[untreated >= 0.5] < 0.5).all()
 
 
-def test_ld50_target_radiation_ld50(ld50s, targets):
+def test_ld50_without_care_target_radiation_ld50(dead_by_day_60, targets):
+    entry = target(targets, "exposures", "radiation-ld50")
+    match = re.match(r"no_treatment ([\d.]+)-([\d.]+) Gy", entry["tolerance"])
+    low, high = (float(x) for x in match.groups())
+    assert low <= _ld50(dead_by_day_60[0]) <= high
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="radiation-ld50 is missed with supportive care (docs/validation.md): with the"
+    " infection care of the 2000s the dead fraction levels off near a third by 8 Gy, since"
+    " the model has no gut or other non-marrow radiation injury, so no LD50 is reached",
+)
+def test_ld50_gain_with_care_target_radiation_ld50(dead_by_day_60, targets):
     entry = target(targets, "exposures", "radiation-ld50")
     match = re.match(r"no_treatment ([\d.]+)-([\d.]+) Gy.*at least ([\d.]+) Gy", entry["tolerance"])
-    low, high, gain = (float(x) for x in match.groups())
-    _, _, ld50, ld50_care = ld50s
-    assert low <= ld50 <= high and ld50_care - ld50 >= gain, (ld50, ld50_care)
+    gain = float(match.group(3))
+    untreated, cared = dead_by_day_60
+    assert _ld50(cared) - _ld50(untreated) >= gain
 
 
 @pytest.mark.parametrize(

@@ -20,6 +20,7 @@ from marrowsim.io.scenario import builtin_text
 
 ASSESSMENT = 182.0
 SALVAGE_START = 212
+SECOND_COURSE_DAYS = 120  # cyclosporine with the second ATG course
 
 
 def _scenario(**salvage: float) -> dict:
@@ -27,6 +28,8 @@ def _scenario(**salvage: float) -> dict:
     raw["name"] = "immune-aa-ist-salvage"
     raw["days"] = 400
     raw["salvage"] = {"rule": 1, "assessment_day": ASSESSMENT, **salvage}
+    raw["cyclosporine"]["second_course_start_day"] = SALVAGE_START
+    raw["cyclosporine"]["second_course_full_dose_days"] = SECOND_COURSE_DAYS
     raw["regimens"] = [
         {
             "drug": "hsct",
@@ -98,6 +101,16 @@ def test_only_switched_patients_get_conditioning_graft_and_second_course(cohort)
     rabbit = cohort.state("ratg_concentration")[:, after]
     assert np.all(rabbit[alive & (kind == "second_course")] > 0)
     np.testing.assert_array_equal(rabbit[alive & (kind != "second_course")], 0.0)
+    # the second cyclosporine course goes with it, and stops when it ends (the
+    # first course ended at day 180 for everyone)
+    trough = cohort.readout("cyclosporine_trough")
+    second = alive & (kind == "second_course")
+    assert np.all(trough[second, _day(cohort, SALVAGE_START + 30)] > 100)
+    # the others hold only what is left of the first course (washed out)
+    assert np.all(trough[alive & (kind != "second_course"), after] < 1e-6)
+    ended = _day(cohort, SALVAGE_START + SECOND_COURSE_DAYS + 20)
+    still = cohort.alive[:, ended] & (kind == "second_course")
+    assert np.all(trough[still, ended] < 1)
     # nobody else dies of a transplant or is counted as transplanted
     causes = cohort.patients["death_cause"].to_numpy()
     assert not np.any(causes[kind != "transplant"] == "transplant")
@@ -127,6 +140,7 @@ def test_without_the_rule_nobody_is_switched_and_the_courses_are_given_as_writte
     k = _day(result, SALVAGE_START + 10)
     alive = result.alive[:, k]
     assert np.all(result.state("ratg_concentration")[alive, k] > 0)
+    assert np.all(result.readout("cyclosporine_trough")[alive, k] > 0)
     assert result.summary_rows["transplant_given"].all()
 
 
@@ -134,4 +148,11 @@ def test_a_rule_that_is_not_a_switch_is_refused():
     raw = _scenario()
     raw["salvage"]["rule"] = 0.5
     with pytest.raises(InputError, match=r"salvage\.rule: 0\.5"):
+        marrowsim.simulate(raw, patients=2, seed=0)
+
+
+def test_a_second_cyclosporine_course_inside_the_first_is_refused():
+    raw = _scenario()
+    raw["cyclosporine"]["second_course_start_day"] = 100  # the first runs to day 180
+    with pytest.raises(InputError, match=r"cyclosporine\.second_course_start_day: 100.*day 180"):
         marrowsim.simulate(raw, patients=2, seed=0)

@@ -96,6 +96,16 @@ def test_export_is_valid_sbml_with_units_sources_events_and_readouts():
         "time >= (cyclosporine_full_dose_days + cyclosporine_start_day"
         " + 2 * cyclosporine_taper_days / 3)",
         "time >= (cyclosporine_full_dose_days + cyclosporine_start_day + cyclosporine_taper_days)",
+        # the second course (given only with cyclosporine_second_course_full_dose_days > 0)
+        "time >= cyclosporine_second_course_start_day",
+        "time >= (cyclosporine_second_course_full_dose_days"
+        " + cyclosporine_second_course_start_day)",
+        "time >= (cyclosporine_second_course_full_dose_days"
+        " + cyclosporine_second_course_start_day + cyclosporine_taper_days / 3)",
+        "time >= (cyclosporine_second_course_full_dose_days"
+        " + cyclosporine_second_course_start_day + 2 * cyclosporine_taper_days / 3)",
+        "time >= (cyclosporine_second_course_full_dose_days"
+        " + cyclosporine_second_course_start_day + cyclosporine_taper_days)",
         "time >= eltrombopag_start_day",
         "time >= (eltrombopag_days + eltrombopag_start_day)",
         "time >= filgrastim_start_day",

@@ -110,11 +110,18 @@ def test_the_radiation_target_is_calibration_with_its_interval(quick):
     assert row["calibration"] is True
     assert row["calibrated_parameters"] == ["radiation_d0_hsc_gy"]
     for arm in ("no_treatment", "supportive_care"):
+        if row["simulated"][arm] is None:
+            # no LD50 within the doses simulated (tests/test_radiation.py pins
+            # that miss): no interval either, and the target reads as missed
+            assert arm == "supportive_care" and row["interval"][arm] is None
+            assert row["status"] == "miss"
+            continue
         assert 2 < row["simulated"][arm] < 8
         if row["interval"][arm] is not None:  # None: the fit separates, interpolated
             low, high = row["interval"][arm]
             assert low < row["simulated"][arm] < high
-    assert row["simulated"]["supportive_care"] > row["simulated"]["no_treatment"]
+    cared = row["simulated"]["supportive_care"]
+    assert cared is None or cared > row["simulated"]["no_treatment"]
 
 
 def test_a_missed_target_stays_listed_as_missed(quick):

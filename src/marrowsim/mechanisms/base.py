@@ -418,6 +418,21 @@ def hill_drive(level: Expr, half: Expr, exponent: Expr) -> Expr:
     return (1 - level**exponent) * half**exponent / (half**exponent + level**exponent)
 
 
+def is_symbolic(x: Any) -> bool:
+    """True for a sympy expression (a schedule traced for the SBML export)."""
+    return hasattr(x, "free_symbols")
+
+
+def select(condition: Any, yes: Any, no: Any) -> Any:
+    """``yes`` where ``condition`` holds, else ``no``, in a schedule: numpy
+    arrays (simulation) or a sympy Piecewise (SBML export)."""
+    if is_symbolic(condition):
+        import sympy
+
+        return sympy.Piecewise((yes, condition), (no, True))
+    return np.where(condition, yes, no)
+
+
 def first_violation(values: Mapping[str, Any], rule: Any, message: Any) -> list[str]:
     """The ``problems`` of a cross-parameter rule: ``rule(v)`` is True where the
     values ``v`` (float arrays by name, one entry per patient) break it, and

@@ -6,7 +6,15 @@ full dose ``cyclosporine_dose_mg_per_kg_day`` from ``cyclosporine_start_day``
 (counted from day 0 of the outputs: the enrolment in a scenario that enrols
 at diagnosis) for ``cyclosporine_full_dose_days``, then tapered to zero in
 ``TAPER_STEPS`` equal reductions, the first at the end of the full dose and
-the last ``cyclosporine_taper_days`` later (0: stopped at once).
+the last ``cyclosporine_taper_days`` later (0: stopped at once). A second
+course (input ``cyclosporine_second_course_dose_given``) starts at
+``cyclosporine_second_course_start_day``, after the first has ended, at the
+same starting dose, keeps the titration the first course reached, lasts
+``cyclosporine_second_course_full_dose_days`` (0: none) and is tapered the
+same way. With the salvage rule, a second course that starts after the
+assessment is given only to the patients switched to a second ATG course
+(signal ``cyclosporine_second_course_gate``, ``salvage`` mechanism): it is
+the cyclosporine of a second course of immunosuppression.
 
 Pharmacokinetics. The state is the dosing-interval average blood
 concentration ``cyclosporine_concentration`` (ng/mL) of a one-compartment
@@ -66,6 +74,8 @@ from marrowsim.mechanisms.base import (
     Visit,
     emax,
     exp,
+    first_violation,
+    select,
     visits_if_given,
 )
 
@@ -101,6 +111,11 @@ class Cyclosporine(Mechanism):
             "mg/kg/day",
             "daily dose prescribed before titration (the taper's steps; 0 off the course)",
         ),
+        Input(
+            "cyclosporine_second_course_dose_given",
+            "mg/kg/day",
+            "daily dose of the second course before titration (0 off it)",
+        ),
     )
     readouts = (Readout("cyclosporine_trough", "ng/mL", "whole-blood cyclosporine trough"),)
     visits = (
@@ -116,6 +131,8 @@ class Cyclosporine(Mechanism):
         "cyclosporine_start_day",
         "cyclosporine_full_dose_days",
         "cyclosporine_taper_days",
+        "cyclosporine_second_course_start_day",
+        "cyclosporine_second_course_full_dose_days",
         "cyclosporine_target_trough_ng_per_ml",
         "cyclosporine_trough_low",
         "cyclosporine_trough_high",
@@ -178,7 +195,7 @@ class Cyclosporine(Mechanism):
     def visit_actions(self, c: Context) -> dict:
         import sympy
 
-        s, p, u = c.s, c.p, c.u
+        s, p = c.s, c.p
         trough = s.cyclosporine_concentration * p.cyclosporine_trough_ratio
         target = p.cyclosporine_target_trough_ng_per_ml
         dosing = _dosing(c)
@@ -198,10 +215,7 @@ class Cyclosporine(Mechanism):
                     s.cyclosporine_concentration * p.cyclosporine_elimination_rate
                     >= SETTLED_FRACTION * dosing
                 )
-                & (
-                    u.cyclosporine_dose_given
-                    > FULL_DOSE_FRACTION * p.cyclosporine_dose_mg_per_kg_day
-                )
+                & (_prescribed(c) > FULL_DOSE_FRACTION * p.cyclosporine_dose_mg_per_kg_day)
                 & (target > 0)
                 & ((trough < p.cyclosporine_trough_low) | (trough > p.cyclosporine_trough_high)),
             )
@@ -211,22 +225,67 @@ class Cyclosporine(Mechanism):
         # the dose itself is the input, so a patient never given it has no
         # segments for it (a change to the value in force makes none)
         dose = p["cyclosporine_dose_mg_per_kg_day"]
-        start = p["cyclosporine_start_day"]
-        taper_from = start + p["cyclosporine_full_dose_days"]
-        changes = [InputChange("cyclosporine_dose_given", start, dose, from_enrolment=True)]
-        for k in range(1, TAPER_STEPS + 1):
-            day = taper_from + p["cyclosporine_taper_days"] * (k - 1) / (TAPER_STEPS - 1)
-            level = dose * (1.0 - k / TAPER_STEPS)
-            changes.append(InputChange("cyclosporine_dose_given", day, level, from_enrolment=True))
-        return changes
+        taper = p["cyclosporine_taper_days"]
+        second_days = p["cyclosporine_second_course_full_dose_days"]
+        return [
+            *_course(
+                "cyclosporine_dose_given",
+                dose,
+                p["cyclosporine_start_day"],
+                p["cyclosporine_full_dose_days"],
+                taper,
+            ),
+            *_course(
+                "cyclosporine_second_course_dose_given",
+                select(second_days > 0, dose, 0.0),
+                p["cyclosporine_second_course_start_day"],
+                second_days,
+                taper,
+            ),
+        ]
+
+    def problems(self, values: Any) -> list[str]:
+        names = {
+            "start": "cyclosporine_start_day",
+            "full": "cyclosporine_full_dose_days",
+            "taper": "cyclosporine_taper_days",
+            "second_start": "cyclosporine_second_course_start_day",
+            "second_days": "cyclosporine_second_course_full_dose_days",
+        }
+        return first_violation(
+            {key: values[name] for key, name in names.items()},
+            lambda v: (
+                (v["second_days"] > 0) & (v["second_start"] < v["start"] + v["full"] + v["taper"])
+            ),
+            lambda v, k: (
+                "cyclosporine.second_course_start_day:"
+                f" {v['second_start'][k]:g} (patient {k}); the second course must start"
+                f" after the first has ended (day {v['start'][k] + v['full'][k] + v['taper'][k]:g})"
+            ),
+        )
+
+
+def _course(name: str, dose: Any, start: Any, full_days: Any, taper: Any) -> list[InputChange]:
+    """The input changes of one course: ``dose`` from ``start`` for
+    ``full_days``, then tapered to zero in :data:`TAPER_STEPS` steps over
+    ``taper`` days."""
+    changes = [InputChange(name, start, dose, from_enrolment=True)]
+    for k in range(1, TAPER_STEPS + 1):
+        day = start + full_days + taper * (k - 1) / (TAPER_STEPS - 1)
+        changes.append(InputChange(name, day, dose * (1.0 - k / TAPER_STEPS), from_enrolment=True))
+    return changes
+
+
+def _prescribed(c: Context) -> Any:
+    """The daily dose prescribed before titration (mg/kg/day): the first
+    course's, and the second's where it is given."""
+    gate = c.signal("cyclosporine_second_course_gate", 1)
+    return c.u.cyclosporine_dose_given + gate * c.u.cyclosporine_second_course_dose_given
 
 
 def _dosing(c: Context) -> Any:
     """Input rate of the average blood level (ng/mL/day): mg/kg/day over L/kg
     is mg/L/day, 1000 ng/mL/day."""
     return (
-        1000
-        * c.u.cyclosporine_dose_given
-        * c.s.cyclosporine_titration_factor
-        / c.p.cyclosporine_volume_l_per_kg
+        1000 * _prescribed(c) * c.s.cyclosporine_titration_factor / c.p.cyclosporine_volume_l_per_kg
     )

@@ -18,11 +18,13 @@ is that of patients whose infections are treated with antibiotics (the care of
 the era of the untreated-SAA series; calibrated to untreated-saa-mortality).
 Care of the mould-active antifungal era (``antimicrobial.antifungal_era`` 1:
 voriconazole, better diagnosis of invasive fungal infection) multiplies it
-again, by ln(1 - 0.11) / ln(1 - 0.37) = 0.252: the ratio of the cumulative
-hazards of infection-related death among NIH patients not responding to
-immunosuppression in 2002-2008 (11%) and 1989-1996 (37%; Valdez et al., Clin
-Infect Dis 2011;52:726); the trials of the 2000s and 2010s are simulated
-with it.
+again, by a ratio calibrated to the early deaths of NIH patients given
+immunosuppression in 2002-2006 (5% dead within 6 months; Blood 2007;110:1698,
+an ASH abstract). The ratio of the cumulative infection-death hazards of NIH
+non-responders in 2002-2008 and 1989-1996 (Valdez et al., Clin Infect Dis
+2011;52:726), ln(1 - 0.11) / ln(1 - 0.37) = 0.25, is no estimate of it: it
+compares two eras that both had prophylaxis, while the reference rate here
+is the 1970s'. The trials of the 2000s and 2010s are simulated with it.
 """
 
 from __future__ import annotations

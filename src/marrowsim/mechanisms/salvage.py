@@ -24,9 +24,11 @@ switched:
   ``salvage_second_course``), and only then is that course infused (signals
   ``<product>_course_gate`` of the ``atg`` mechanism).
 
-Responders, and patients who died before the assessment, get neither.
-Cyclosporine goes on as its own course says: a second course is ATG alone
-unless the scenario's cyclosporine course runs through it.
+Responders, and patients who died before the assessment, get neither. A
+scenario's second cyclosporine course (``cyclosporine.second_course_*``)
+that starts after the assessment goes with the second ATG course: it too is
+given only to the patients switched to it (signal
+``cyclosporine_second_course_gate``).
 
 Only the patient's own platelets count (the transfused ones are left out),
 because a response must be transfusion-independent. Red-cell dependence is
@@ -123,8 +125,15 @@ class Salvage(Mechanism):
             for product in PRODUCTS
             for name in ("dose_mg_per_kg_day", "start_day")
         ),
+        "cyclosporine_dose_mg_per_kg_day",
+        "cyclosporine_second_course_start_day",
+        "cyclosporine_second_course_full_dose_days",
     )
-    publishes = ("transplant_gate", *(f"{product}_course_gate" for product in PRODUCTS))
+    publishes = (
+        "transplant_gate",
+        *(f"{product}_course_gate" for product in PRODUCTS),
+        "cyclosporine_second_course_gate",
+    )
     events = (
         Event(TRANSPLANT_EVENT, "a non-responder with a donor is switched to the transplant", 1),
         Event(
@@ -148,6 +157,11 @@ class Salvage(Mechanism):
                 )
                 for product in PRODUCTS
             },
+            "cyclosporine_salvage_course": _after_assessment(
+                p,
+                p.cyclosporine_second_course_start_day,
+                p.cyclosporine_dose_mg_per_kg_day * p.cyclosporine_second_course_full_dose_days,
+            ),
         }
 
     def signals(self, c: Context) -> dict:
@@ -161,6 +175,7 @@ class Salvage(Mechanism):
                 f"{product}_course_gate": 1 - getattr(p, f"{product}_salvage_course") * (1 - second)
                 for product in PRODUCTS
             },
+            "cyclosporine_second_course_gate": 1 - p.cyclosporine_salvage_course * (1 - second),
         }
 
     def rates(self, c: Context) -> dict:

@@ -69,6 +69,8 @@ from marrowsim.mechanisms.base import (
     Input,
     InputChange,
     State,
+    is_symbolic,
+    select,
 )
 from marrowsim.mechanisms.hazard import DeathCause, death
 
@@ -81,22 +83,8 @@ YEARS_PER_DECADE = 10  # the age factor is per decade
 CELLS_PER_MILLION = 1.0e6
 
 
-def _is_symbolic(x: Any) -> bool:
-    return hasattr(x, "free_symbols")
-
-
-def _select(condition: Any, yes: Any, no: Any) -> Any:
-    """``yes`` where ``condition`` holds, else ``no``: numpy arrays (simulation)
-    or a sympy Piecewise (SBML export)."""
-    if _is_symbolic(condition):
-        import sympy
-
-        return sympy.Piecewise((yes, condition), (no, True))
-    return np.where(condition, yes, no)
-
-
 def _log(x: Any) -> Any:
-    if _is_symbolic(x):
+    if is_symbolic(x):
         import sympy
 
         return sympy.log(x)
@@ -109,7 +97,7 @@ def graft_course(p: Any) -> dict[str, Any]:
     from day 0 of the outputs), whether the graft fails (``failed``, 0/1;
     ``primary``, 0/1) and the day its rejection begins (``rejection_day``)."""
     dose = p["transplant_cd34_dose_1e6_per_kg"]
-    given = _select(dose > 0, 1.0, 0.0)
+    given = select(dose > 0, 1.0, 0.0)
     infusion_day = p["transplant_start_day"] + p["transplant_conditioning_days"] + REST_DAYS
     unrelated = p["transplant_donor_unrelated"]
     probability = (1 - unrelated) * p["transplant_graft_failure_probability_msd"] + unrelated * p[
@@ -123,9 +111,9 @@ def graft_course(p: Any) -> dict[str, Any]:
     latest = p["transplant_secondary_rejection_latest_day"]
     # the place of the draw between the two hazards, in 0..1
     place = (draw - primary_failure) / (any_failure - primary_failure + 1e-300)
-    primary = _select(draw < primary_failure, given, 0.0)
-    failed = _select(draw < any_failure, given, 0.0)
-    offset = _select(
+    primary = select(draw < primary_failure, given, 0.0)
+    failed = select(draw < any_failure, given, 0.0)
+    offset = select(
         draw < primary_failure,
         p["transplant_primary_rejection_day"],
         earliest + place * (latest - earliest),
@@ -135,7 +123,7 @@ def graft_course(p: Any) -> dict[str, Any]:
         "infusion_day": infusion_day,
         "failed": failed,
         "primary": primary,
-        "rejection_day": infusion_day + _select(failed > 0, offset, 0.0),
+        "rejection_day": infusion_day + select(failed > 0, offset, 0.0),
     }
 
 
