@@ -42,7 +42,8 @@ def test_antifungal_era_care_multiplies_the_infection_hazard():
     hazard_after = after.state("infection_hazard")[0, -1]
     assert hazard_before > 0
     ratio = load_table()["antimicrobial_antifungal_era_hazard_ratio"].value
-    assert hazard_after == pytest.approx(ratio * hazard_before, rel=1e-6)
+    # two integrations at rtol 1e-6: equal to a few times that
+    assert hazard_after == pytest.approx(ratio * hazard_before, rel=1e-5)
 
 
 def test_enrolment_delay_needs_enrolment_at_diagnosis():

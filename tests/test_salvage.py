@@ -30,6 +30,8 @@ def _scenario(**salvage: float) -> dict:
     raw["salvage"] = {"rule": 1, "assessment_day": ASSESSMENT, **salvage}
     raw["cyclosporine"]["second_course_start_day"] = SALVAGE_START
     raw["cyclosporine"]["second_course_full_dose_days"] = SECOND_COURSE_DAYS
+    # no restart on relapse: only the salvage rule gives cyclosporine after day 180
+    raw["cyclosporine"]["restart_on_relapse"] = 0
     raw["regimens"] = [
         {
             "drug": "hsct",

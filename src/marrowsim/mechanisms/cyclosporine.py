@@ -16,6 +16,15 @@ assessment is given only to the patients switched to a second ATG course
 (signal ``cyclosporine_second_course_gate``, ``salvage`` mechanism): it is
 the cyclosporine of a second course of immunosuppression.
 
+Restart on relapse. With ``cyclosporine_restart_on_relapse`` 1, the clinic
+watches the counts at the same visits. Once a patient's own counts have left
+the severe count criteria while cyclosporine is given (a response to it:
+``cyclosporine_response_seen``), a visit that finds them back within those
+criteria while none is given restarts it at the starting dose, kept from then
+on (``cyclosporine_restarted``; the titration visits resume): a relapse after
+immunosuppression is treated first by reinstating cyclosporine (Rosenfeld et
+al., JAMA 2003;289:1130). A course given later adds nothing above that dose.
+
 Pharmacokinetics. The state is the dosing-interval average blood
 concentration ``cyclosporine_concentration`` (ng/mL) of a one-compartment
 oral model,
@@ -78,9 +87,11 @@ from marrowsim.mechanisms.base import (
     select,
     visits_if_given,
 )
+from marrowsim.mechanisms.diagnosis import severe_count_margin
 
 TAPER_STEPS = 4  # equal dose reductions over the taper (a fixed count: SBML needs one)
 TITRATION = "cyclosporine_titration"
+RELAPSE_CHECK = "cyclosporine_relapse_check"
 LARGEST_STEP = 2.0  # a visit at most doubles or halves the dose
 # a visit reads the trough once the average is within 10% of its steady state
 SETTLED_FRACTION = 0.9
@@ -104,6 +115,18 @@ class Cyclosporine(Mechanism):
             "dose relative to the starting dose, after titration at visits",
             held=True,
         ),
+        State(
+            "cyclosporine_response_seen",
+            "switch",
+            "1 once a visit has found the patient's own counts out of the severe criteria",
+            held=True,
+        ),
+        State(
+            "cyclosporine_restarted",
+            "switch",
+            "1 once cyclosporine is restarted for a relapse",
+            held=True,
+        ),
     )
     inputs = (
         Input(
@@ -125,6 +148,12 @@ class Cyclosporine(Mechanism):
             every="cyclosporine_visit_interval_days",
             first="cyclosporine_visit_interval_days",
         ),
+        Visit(
+            RELAPSE_CHECK,
+            "the counts are read: a response is noted, and a relapse off cyclosporine restarts it",
+            every="cyclosporine_relapse_visit_interval_days",
+            first="cyclosporine_relapse_visit_interval_days",
+        ),
     )
     parameters = (
         "cyclosporine_dose_mg_per_kg_day",
@@ -133,6 +162,7 @@ class Cyclosporine(Mechanism):
         "cyclosporine_taper_days",
         "cyclosporine_second_course_start_day",
         "cyclosporine_second_course_full_dose_days",
+        "cyclosporine_restart_on_relapse",
         "cyclosporine_target_trough_ng_per_ml",
         "cyclosporine_trough_low",
         "cyclosporine_trough_high",
@@ -158,6 +188,11 @@ class Cyclosporine(Mechanism):
             # a patient never given cyclosporine has no titration visits
             "cyclosporine_visit_interval_days": visits_if_given(
                 p.cyclosporine_visit_every_days, p.cyclosporine_dose_mg_per_kg_day
+            ),
+            # the relapse watch only where the rule is on
+            "cyclosporine_relapse_visit_interval_days": visits_if_given(
+                p.cyclosporine_visit_every_days,
+                p.cyclosporine_dose_mg_per_kg_day * p.cyclosporine_restart_on_relapse,
             ),
             "cyclosporine_elimination_rate": HOURS_PER_DAY * k,  # 1/day
             "cyclosporine_trough_ratio": k
@@ -185,7 +220,12 @@ class Cyclosporine(Mechanism):
         }
 
     def steady_state(self, p: Namespace) -> dict:
-        return {"cyclosporine_concentration": 0, "cyclosporine_titration_factor": 1}
+        return {
+            "cyclosporine_concentration": 0,
+            "cyclosporine_titration_factor": 1,
+            "cyclosporine_response_seen": 0,
+            "cyclosporine_restarted": 0,
+        }
 
     def readout_values(self, c: Context) -> dict:
         return {
@@ -205,7 +245,23 @@ class Cyclosporine(Mechanism):
             LARGEST_STEP,
             sympy.Max(1 / LARGEST_STEP, target / sympy.Max(trough, target / LARGEST_STEP)),
         )
+        own_platelets = c.sig["platelets"] - c.signal("transfused_platelets", 0)
+        margin = severe_count_margin(c.sig["anc"], own_platelets, c.s.reticulocyte)
+        seen, restarted = s.cyclosporine_response_seen, s.cyclosporine_restarted
+        responding = margin >= 0
+        # a relapse (a response seen, the counts severe again) while none is given
+        relapse_off_drug = (seen > 0) & (margin < 0) & (dosing <= 0) & (restarted <= 0)
         return {
+            RELAPSE_CHECK: EventAction(
+                jumps={
+                    "cyclosporine_response_seen": 1,
+                    "cyclosporine_restarted": sympy.Piecewise(
+                        (1, relapse_off_drug), (restarted, True)
+                    ),
+                },
+                when=(p.cyclosporine_restart_on_relapse > 0)
+                & ((responding & (seen <= 0) & (dosing > 0)) | relapse_off_drug),
+            ),
             TITRATION: EventAction(
                 jumps={"cyclosporine_titration_factor": s.cyclosporine_titration_factor * step},
                 # only once the average has settled (within 10% of its steady
@@ -218,7 +274,7 @@ class Cyclosporine(Mechanism):
                 & (_prescribed(c) > FULL_DOSE_FRACTION * p.cyclosporine_dose_mg_per_kg_day)
                 & (target > 0)
                 & ((trough < p.cyclosporine_trough_low) | (trough > p.cyclosporine_trough_high)),
-            )
+            ),
         }
 
     def schedule(self, p: Any) -> list[InputChange]:
@@ -279,8 +335,12 @@ def _course(name: str, dose: Any, start: Any, full_days: Any, taper: Any) -> lis
 def _prescribed(c: Context) -> Any:
     """The daily dose prescribed before titration (mg/kg/day): the first
     course's, and the second's where it is given."""
+    import sympy
+
     gate = c.signal("cyclosporine_second_course_gate", 1)
-    return c.u.cyclosporine_dose_given + gate * c.u.cyclosporine_second_course_dose_given
+    scheduled = c.u.cyclosporine_dose_given + gate * c.u.cyclosporine_second_course_dose_given
+    # restarted for a relapse: at least the starting dose from then on
+    return sympy.Max(scheduled, c.s.cyclosporine_restarted * c.p.cyclosporine_dose_mg_per_kg_day)
 
 
 def _dosing(c: Context) -> Any:
