@@ -87,7 +87,7 @@ from marrowsim.mechanisms.base import (
     select,
     visits_if_given,
 )
-from marrowsim.mechanisms.diagnosis import severe_count_margin
+from marrowsim.mechanisms.diagnosis import own_severe_count_margin
 
 TAPER_STEPS = 4  # equal dose reductions over the taper (a fixed count: SBML needs one)
 TITRATION = "cyclosporine_titration"
@@ -118,7 +118,7 @@ class Cyclosporine(Mechanism):
         State(
             "cyclosporine_response_seen",
             "switch",
-            "1 once a visit has found the patient's own counts out of the severe criteria",
+            "1 once a visit has found the own counts out of the severe criteria on the drug",
             held=True,
         ),
         State(
@@ -245,8 +245,7 @@ class Cyclosporine(Mechanism):
             LARGEST_STEP,
             sympy.Max(1 / LARGEST_STEP, target / sympy.Max(trough, target / LARGEST_STEP)),
         )
-        own_platelets = c.sig["platelets"] - c.signal("transfused_platelets", 0)
-        margin = severe_count_margin(c.sig["anc"], own_platelets, c.s.reticulocyte)
+        margin = own_severe_count_margin(c)
         seen, restarted = s.cyclosporine_response_seen, s.cyclosporine_restarted
         responding = margin >= 0
         # a relapse (a response seen, the counts severe again) while none is given

@@ -41,6 +41,14 @@ def severe_count_margin(anc, platelets, retic):
     return sum(counts) - sympy.Min(*counts) - sympy.Max(*counts)
 
 
+def own_severe_count_margin(c):
+    """:func:`severe_count_margin` of the patient's own counts (transfused
+    platelets left out), as a response is read: negative where they still
+    meet the severe count criteria."""
+    own_platelets = c.sig["platelets"] - c.signal("transfused_platelets", 0)
+    return severe_count_margin(c.sig["anc"], own_platelets, c.s.reticulocyte)
+
+
 def severe_margin(cellularity, anc, platelets, retic):
     """Negative exactly where the severe-AA criteria are met."""
     import sympy

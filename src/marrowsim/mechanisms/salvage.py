@@ -63,7 +63,7 @@ from marrowsim.mechanisms.base import (
     first_violation,
     piecewise,
 )
-from marrowsim.mechanisms.diagnosis import severe_count_margin
+from marrowsim.mechanisms.diagnosis import own_severe_count_margin
 
 TRANSPLANT_EVENT = "salvage_transplant"
 SECOND_COURSE_EVENT = "salvage_second_course"
@@ -193,9 +193,8 @@ class Salvage(Mechanism):
         return {TRANSPLANT_EVENT: due, SECOND_COURSE_EVENT: due}
 
     def event_actions(self, c: Context) -> dict:
-        s, p = c.s, c.p
-        own_platelets = c.sig["platelets"] - c.signal("transfused_platelets", 0)
-        no_response = severe_count_margin(c.sig["anc"], own_platelets, s.reticulocyte) < 0
+        p = c.p
+        no_response = own_severe_count_margin(c) < 0
         rule = p.salvage_rule > 0
         # a donor, and young enough to be fit for it
         donor = (p.salvage_has_donor > 0) & (
