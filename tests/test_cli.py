@@ -101,6 +101,10 @@ def test_cohort_run_with_parquet_and_set(tmp_path: Path):
         (["run", "--set", "nonsense"], "--set: 'nonsense' must look like KEY=VALUE"),
         (["run", "--format", "xlsx"], "--format: 'xlsx' is not one of csv, parquet"),
         (["scenarios", "show", "nope"], "unknown scenario 'nope'"),
+        (
+            ["run", "immune-aa-ist", "--set", "baseline_counts=nih"],
+            "unknown baseline_counts distribution 'nih'; allowed: nih-horse-atg-1989-2005",
+        ),
     ],
 )
 def test_bad_input_exits_2_with_one_clear_message(tmp_path: Path, args, message):

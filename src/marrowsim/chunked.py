@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from marrowsim._version import __version__
+from marrowsim.cohort import baseline
 from marrowsim.errors import InputError
 from marrowsim.io import inputs
 from marrowsim.io.scenario import Scenario, load_scenario
@@ -129,6 +130,12 @@ def cohort_chunk(
         "readout_names": list(result.readout_names),
         "enrolled_at_diagnosis": result.diagnosis_day is not None,
     }
+    if result.scenario.baseline_counts is not None:
+        # the chunk's patients per cell of the table they were selected to
+        dist = baseline.distribution(result.scenario.baseline_counts)
+        counts = {name: result.readout(name)[:, 0] for name in dist.readouts}
+        cells = np.bincount(dist.cell_of(counts), minlength=len(dist.cells))
+        meta["baseline_cells"] = cells.tolist()
     summary_rows = result.summary_rows
     # the chunk is whole once its rows exist (the last file written)
     text = json.dumps(meta)
@@ -180,7 +187,7 @@ class ChunkedCohort:
 
     @cached_property
     def summary(self) -> dict[str, Any]:
-        return summarise(
+        summary = summarise(
             self.rows,
             {
                 "scenario": self.scenario,
@@ -191,6 +198,24 @@ class ChunkedCohort:
                 "readout_names": self.readout_names,
             },
         )
+        if self.selection is not None:
+            summary["baseline_selection"] = self.selection
+        return summary
+
+    @cached_property
+    def selection(self) -> dict[str, Any] | None:
+        """As :attr:`Result.selection`: the chunks' patients per cell, with
+        the selection's reference (the same in every process)."""
+        from marrowsim.simulation import baseline_selection
+
+        chosen = baseline_selection(self.scenario, seed=self.cohort.seed)
+        if chosen is None:
+            return None
+        cells = sum(
+            np.asarray(json.loads(b.with_suffix(".meta.json").read_text())["baseline_cells"])
+            for b in self.bases
+        )
+        return chosen.summary(np.asarray(cells))
 
     @property
     def succeeded(self) -> np.ndarray:

@@ -321,6 +321,16 @@ def _print_survival(console: Any, result: Any) -> None:
             if not delay
             else f"  enrolled {delay:g} days after diagnosis (day 0 = the enrolment)"
         )
+    if result.selection is not None:
+        chosen = result.selection
+        console.print(
+            f"  selected to match {chosen['distribution']} (counts before treatment):"
+            f" {1 / chosen['kept_fraction']:.1f} plausible patients enrolled per patient kept;"
+            + ";".join(
+                f" {name} {cell['selected']:.0%} (published {cell['published']:.0%})"
+                for name, cell in chosen["cells"].items()
+            )
+        )
     if not deaths["any"]:
         console.print(f"  no deaths by day {s['days']:g}")
     else:

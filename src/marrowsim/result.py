@@ -65,6 +65,9 @@ class Result:
     # from the start of its simulated history (day 0 of the outputs)
     draw: np.ndarray | None = None
     diagnosis_day: np.ndarray | None = None
+    # a population selected to match published counts before treatment
+    # (scenario key baseline_counts): cohort.baseline.Selection.summary
+    selection: dict[str, Any] | None = None
 
     @property
     def n_patients(self) -> int:
@@ -247,7 +250,10 @@ class Result:
     @cached_property
     def summary(self) -> dict[str, Any]:
         """Cohort figures (:func:`summarise` of :attr:`summary_rows`)."""
-        return summarise(self.summary_rows, self.summary_settings())
+        summary = summarise(self.summary_rows, self.summary_settings())
+        if self.selection is not None:
+            summary["baseline_selection"] = self.selection
+        return summary
 
     def summary_settings(self) -> dict[str, Any]:
         """What the run was, as the summary's head states it."""
@@ -282,6 +288,7 @@ class Result:
             event_log=self._event_log_of(idx),
             draw=None if self.draw is None else self.draw[idx],
             diagnosis_day=None if self.diagnosis_day is None else self.diagnosis_day[idx],
+            selection=self.selection,
         )
 
     def _event_log_of(self, idx: np.ndarray) -> tuple[tuple[int, float, str], ...]:

@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 
 from marrowsim.clinic.definitions import CARE_INPUTS, DIAGNOSIS_EVENT
-from marrowsim.cohort import typical_patient
+from marrowsim.cohort import baseline, typical_patient
+from marrowsim.cohort.baseline import Selection
 from marrowsim.engine import Solver, integrate
 from marrowsim.errors import InputError
 from marrowsim.io import inputs
@@ -30,7 +31,7 @@ DEFAULT_CHUNK = 1000
 # an enrolling scenario draws at most this many patients per one enrolled
 MAX_DRAWS_PER_ENROLLED = 20
 
-__all__ = ["DEFAULT_CHUNK", "Enrolled", "Result", "default_model", "simulate"]
+__all__ = ["DEFAULT_CHUNK", "Enrolled", "Result", "baseline_selection", "default_model", "simulate"]
 
 
 @dataclass(frozen=True)
@@ -253,6 +254,7 @@ def simulate(
         event_log=tuple(event_log),
         draw=cohort.draw,
         diagnosis_day=cohort.diagnosis_day,
+        selection=cohort.selection,
     )
 
 
@@ -267,6 +269,7 @@ class _Cohort:
     changes: list[InputChange]
     draw: np.ndarray | None = None  # draw index of each enrolled patient
     diagnosis_day: np.ndarray | None = None  # day of diagnosis in its own history
+    selection: dict[str, Any] | None = None  # Selection.summary of a selected population
 
     def events_before(self, part: slice) -> list[tuple[int, float, str]]:
         """The enrolment event (day 0) of the patients ``part``, renumbered from 0."""
@@ -335,13 +338,21 @@ def _enrol_at_diagnosis(
         assert draw_keys is not None
         return _from_enrolment(model, table, sc, seed, initial, draw_keys, enrolled)
     wanted = 1 if n_patients is None else n_patients
+    # the typical patient is not drawn, so not selected
+    selection = (
+        None
+        if n_patients is None or sc.baseline_counts is None
+        else _selection(model, table, sc, seed, initial, solver, workers, chunk_size)
+    )
+    # plausible patients enrolled per one selected (1 without selection)
+    per_selected = 1.0 if selection is None else selection.draws_per_patient
     horizon = np.array([0.0, sc.enrolment_horizon_days])
     # per batch: its patients, the indices enrolled, their diagnosis days and states
     found: list[tuple[_Cohort, np.ndarray, np.ndarray, np.ndarray]] = []
     draws: list[np.ndarray] = []
     n_found = 0
     first = 0
-    limit = MAX_DRAWS_PER_ENROLLED * wanted + 1000
+    limit = int(MAX_DRAWS_PER_ENROLLED * per_selected * wanted) + 1000
     while n_found < wanted:
         keys: np.ndarray | None = None
         if n_patients is None:
@@ -353,7 +364,7 @@ def _enrol_at_diagnosis(
             # enough for the patients still wanted, allowing for those never
             # diagnosed (about 1 in 8 in immune-aa); the batch size changes no
             # patient (each is drawn by its own index) and only the work done
-            batch = min(limit - first, max(64, int(1.25 * (wanted - n_found)) + 16))
+            batch = min(limit - first, max(64, int(1.25 * per_selected * (wanted - n_found)) + 16))
             if batch <= 0:
                 raise InputError(
                     f"enrolment: only {n_found} of {first} drawn patients of scenario "
@@ -396,6 +407,13 @@ def _enrol_at_diagnosis(
                 model, history, before, diagnosed, day, final, sc, solver, workers, chunk_size
             )
             diagnosed &= alive
+        if selection is not None:
+            index = np.flatnonzero(diagnosed)
+            batch_keys = (first + index) if keys is None else keys[index]
+            counts = _counts_at(
+                model, final[index], history.params[index], selection.distribution.readouts, workers
+            )
+            diagnosed[index[~selection.keep(batch_keys, seed, counts)]] = False
         keep = np.flatnonzero(diagnosed)[: wanted - n_found]
         if keys is not None:
             if not screening and len(keep) < len(keys):
@@ -404,7 +422,9 @@ def _enrol_at_diagnosis(
                     f"draws: patient draw {', '.join(map(str, missed))} of scenario "
                     f"{sc.name!r} is not diagnosed with severe AA within "
                     f"enrolment_horizon_days = {sc.enrolment_horizon_days:g} (or dies before"
-                    " enrolment); only diagnosed draws can be enrolled"
+                    " enrolment"
+                    + ("" if selection is None else ", or is not selected by baseline_counts")
+                    + "); only diagnosed draws can be enrolled"
                 )
             wanted = n_found + len(keep)  # a screen ends with its one batch
         if n_patients is None and not len(keep):
@@ -427,7 +447,89 @@ def _enrol_at_diagnosis(
     atol_scale = np.concatenate([h.atol_scale[k] for h, k, _, _ in found])
     enrolment_day = diagnosis_day + sc.enrolment_delay_days
     changes = [c if c.from_enrolment else c.shifted(enrolment_day) for c in model.schedule(values)]
-    return _Cohort(values, params, y0, atol_scale, changes, draw, diagnosis_day)
+    selected = (
+        None
+        if selection is None
+        else selection.summary(
+            selection.cells(_counts_at(model, y0, params, selection.distribution.readouts, workers))
+        )
+    )
+    return _Cohort(values, params, y0, atol_scale, changes, draw, diagnosis_day, selected)
+
+
+def _counts_at(
+    model: Model,
+    states: np.ndarray,
+    params: np.ndarray,
+    readouts: Sequence[str],
+    workers: int | None,
+) -> dict[str, np.ndarray]:
+    """The ``readouts`` at the given states (no input given): the counts a
+    selection reads."""
+    if not len(states):
+        return {name: np.empty(0) for name in readouts}
+    run = integrate(model, states, params, [], np.array([0.0]), workers=workers)
+    names = list(model.readout_names)
+    return {name: run.readouts[:, 0, names.index(name)] for name in readouts}
+
+
+def baseline_selection(
+    scenario: str | Path | Mapping[str, Any] | Scenario,
+    *,
+    seed: int = 0,
+    set: Mapping[str, Any] | None = None,  # named like the CLI option --set
+    model: Model | None = None,
+) -> Selection | None:
+    """The selection that ``scenario`` (its ``baseline_counts``) makes of the
+    seed's population: per cell of the published table, its plausible share
+    and acceptance (None if the scenario selects none)."""
+    sc = load_scenario(scenario, inputs.mapping("set", set, what="scenario keys to values"))
+    if sc.baseline_counts is None:
+        return None
+    seed = inputs.whole("seed", seed, ge=0, le=2**128)
+    table = load_table().with_values(sc.parameters, field_prefix="parameters.")
+    return _selection(model or default_model(), table, sc, seed, {}, None, None, DEFAULT_CHUNK)
+
+
+# the reference populations of selections, by what determines them
+_REFERENCES: dict[tuple[Any, ...], Selection] = {}
+
+
+def _selection(
+    model: Model,
+    table: Any,
+    sc: Scenario,
+    seed: int,
+    initial: Mapping[str, float],
+    solver: Solver | None,
+    workers: int | None,
+    chunk_size: int,
+) -> Selection:
+    """The selection of ``sc.baseline_counts`` for the seed's population,
+    measured on its first ``REFERENCE_PATIENTS`` patients enrolled without
+    selection (the same whatever the cohort's size, chunks or workers)."""
+    dist = baseline.distribution(sc.baseline_counts)
+    for name in dist.readouts:
+        if name not in model.readout_names:
+            raise InputError(
+                f"baseline_counts: {dist.name} reads {name!r}, which is not a readout of the model"
+            )
+    plain = sc.model_copy(update={"baseline_counts": None, "days": 1.0, "every": 1.0})
+    key = (
+        id(model),
+        plain.model_dump_json(exclude={"name", "description"}),
+        seed,
+        tuple(sorted(initial.items())),
+        repr(solver),
+    )
+    if key not in _REFERENCES:
+        reference = _enrol_at_diagnosis(
+            model, table, plain, baseline.REFERENCE_PATIENTS, seed, initial, solver, workers,
+            chunk_size,
+        )  # fmt: skip
+        counts = _counts_at(model, reference.y0, reference.params, dist.readouts, workers)
+        _REFERENCES[key] = Selection.from_reference(dist, counts, sc.name)
+    return _REFERENCES[key]
 
 
 def _from_enrolment(

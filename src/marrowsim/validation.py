@@ -976,9 +976,17 @@ def ist_relapse(target: Mapping[str, Any], runner: Runner) -> Outcome:
     )
 
 
+# the NIH horse-ATG cohort of 1989-2005 by its counts before treatment
+# (marrowsim/cohort/baseline_counts.yaml)
+RESPONSE_PREDICTORS_BASELINE = "nih-horse-atg-1989-2005"
+
+
 @recipe("response-predictors")
 def response_predictors(target: Mapping[str, Any], runner: Runner) -> Outcome:
-    result = _ist_arm(runner, "hatg_csa")
+    # the study's own population: its published counts before treatment
+    # (selected by acceptance-rejection; the response rates are not tuned)
+    result = _ist_arm(runner, "hatg_csa", set={"baseline_counts": RESPONSE_PREDICTORS_BASELINE})
+    selection = result.selection or {}
     arc = result.readout("retic")[:, 0] >= 25
     alc = result.readout("lymphocytes")[:, 0] >= 1.0
     group = np.where(arc & alc, "both_high", np.where(arc | alc, "mixed", "both_low"))
@@ -1008,9 +1016,18 @@ def response_predictors(target: Mapping[str, Any], runner: Runner) -> Outcome:
         simulated=simulated,
         interval=interval,
         n_patients=result.n_patients,
-        details={f"patients_{g}": sizes[g] for g in sizes},
+        details={
+            **{f"patients_{g}": sizes[g] for g in sizes},
+            "plausible_patients_per_selected": round(1 / selection["kept_fraction"], 2),
+        },
         passed=passed,
-        note="immune-aa-ist: 6-month response by baseline (day 0) reticulocytes >= 25 and"
+        note="immune-aa-ist selected to the cohort's published counts before treatment"
+        f" (baseline_counts {RESPONSE_PREDICTORS_BASELINE}: "
+        + ", ".join(
+            f"{name} {cell['selected']:.0%} vs {cell['published']:.0%} published"
+            for name, cell in selection["cells"].items()
+        )
+        + "): 6-month response by baseline (day 0) reticulocytes >= 25 and"
         " lymphocytes >= 1.0; "
         + ", ".join(
             f"{g} {'-' if simulated[g] is None else f'{simulated[g]:.0%}'} (n {sizes[g]},"

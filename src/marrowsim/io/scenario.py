@@ -26,6 +26,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
+from marrowsim.cohort import baseline
 from marrowsim.errors import InputError
 from marrowsim.io import inputs
 from marrowsim.parameters import load_table
@@ -39,12 +40,13 @@ RUN_FIELDS = (
     "enrolment",
     "enrolment_horizon_days",
     "enrolment_delay_days",
+    "baseline_counts",
     "parameters",
 )
 # treatment sections, folded into parameters (marrowsim.treatments)
 TREATMENT_FIELDS = ("regimens", "regimens_from")
 # the keys that take text (every other scenario key is a number)
-TEXT_FIELDS = ("name", "description", "enrolment", "regimens_from", "genotype")
+TEXT_FIELDS = ("name", "description", "enrolment", "regimens_from", "genotype", "baseline_counts")
 # when day 0 of the outputs is: the start of each patient's simulated history,
 # or its diagnosis (severe criteria first met), as a trial counts from enrolment
 ENROLMENT = ("start", "diagnosis")
@@ -84,6 +86,10 @@ class Scenario(BaseModel):
     # days from diagnosis to enrolment (day 0: the start of treatment), the
     # disease running its course untreated in between
     enrolment_delay_days: float = Field(default=0, ge=0, le=MAX_DAYS)
+    # a published distribution of counts before treatment that the enrolled
+    # population is selected to match (marrowsim.cohort.baseline); None: the
+    # plausible patients as drawn
+    baseline_counts: str | None = None
     parameters: dict[str, StrictNumber] = Field(default_factory=dict)
 
     def typical_values(self) -> dict[str, float]:
@@ -91,7 +97,10 @@ class Scenario(BaseModel):
         return load_table().with_values(self.parameters, field_prefix="parameters.").values()
 
     def to_yaml(self) -> str:
-        return yaml.safe_dump(self.model_dump(), sort_keys=False)
+        fields = self.model_dump()
+        if fields["baseline_counts"] is None:
+            del fields["baseline_counts"]  # the plausible patients as drawn
+        return yaml.safe_dump(fields, sort_keys=False)
 
 
 def builtin_names() -> list[str]:
@@ -237,6 +246,9 @@ def check_scenario(raw: Any, folder: Path | None = None) -> dict[str, Any]:
                     f"use {' or '.join(ENROLMENT)} (day 0 = the start, or each patient's diagnosis)"
                 )
             out[key] = value
+        elif key == "baseline_counts":
+            if value is not None and value != "none":
+                out[key] = baseline.distribution(value).name
         elif key == "parameters":
             entries = inputs.mapping("parameters", value, what="parameter names to numbers")
             for name, v in entries.items():
@@ -288,6 +300,11 @@ def check_scenario(raw: Any, folder: Path | None = None) -> dict[str, Any]:
         raise InputError(
             f"enrolment_delay_days: {delay:g} needs enrolment: diagnosis (it is the time from"
             " diagnosis to day 0)"
+        )
+    if out.get("baseline_counts") and out.get("enrolment", "start") != "diagnosis":
+        raise InputError(
+            f"baseline_counts: {out['baseline_counts']} needs enrolment: diagnosis (it selects"
+            " the patients by their counts when they are enrolled)"
         )
     courses = _courses(treatments, out.get("enrolment", "start"), folder, delay)
     # later wins: sections, then regimens, then explicit names (and --set)
