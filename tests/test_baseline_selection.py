@@ -164,3 +164,26 @@ def test_a_run_in_chunks_selects_the_same_people_and_reports_it(tmp_path):
     assert (tmp_path / "chunks" / "timecourse.csv").read_bytes() == (
         tmp_path / "whole" / "timecourse.csv"
     ).read_bytes()
+
+
+def test_a_trial_population_can_be_selected_and_stays_chunk_invariant(tmp_path):
+    import yaml
+
+    from marrowsim.trials import builtin_text, run_trial
+
+    trial = yaml.safe_load(builtin_text("scheinberg-2011"))
+    trial["population"]["set"] = dict(SELECT)
+    trial["patients_per_arm"] = 12
+    trial["follow_up_days"] = 100
+    trial["endpoints"] = {"response_3m": {"type": "response", "at": "3_months"}}
+    small = run_trial(trial, tmp_path / "small", chunk=5)
+    whole = run_trial(trial, tmp_path / "whole", chunk=1000)
+    assert small == whole
+    for name in ("arms.csv", "patients.parquet"):
+        assert (tmp_path / "small" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes()
+    # the screened patients are the population selected
+    import pandas as pd
+
+    enrolled = pd.read_parquet(tmp_path / "whole" / "patients.parquet")
+    drawn = simulate(SCENARIO, patients=60, seed=trial["seed"], days=1, set=SELECT)
+    assert set(enrolled["draw"]) <= set(drawn.draw.tolist())
