@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from marrowsim.errors import InputError
+from marrowsim.libm import NAMESPACE as LIBM_NAMESPACE
 from marrowsim.mechanisms import InputChange, Mechanism, default_mechanisms
 from marrowsim.mechanisms.base import Context, EventAction, Namespace, State, Visit
 from marrowsim.parameters import load_table
@@ -441,18 +442,12 @@ class Model:
     # -- numeric helpers -----------------------------------------------------
     @cached_property
     def _derived_functions(self) -> list[Any]:
-        import sympy
-
         symbols = self.parameter_symbols
-        return [sympy.lambdify(symbols, self.derived_exprs[n], "numpy") for n in self.derived_names]
+        return [_lambdify(symbols, self.derived_exprs[n]) for n in self.derived_names]
 
     @cached_property
     def _steady_function(self) -> Any:
-        import sympy
-
-        return sympy.lambdify(
-            self.parameter_symbols, list(self.steady_state_exprs.values()), "numpy"
-        )
+        return _lambdify(self.parameter_symbols, list(self.steady_state_exprs.values()))
 
     def parameter_matrix(self, values: Mapping[str, Any]) -> np.ndarray:
         """(n_patients, n_parameters + n_derived) array: table values then derived."""
@@ -585,10 +580,11 @@ _TRACED = frozenset(
 # the source of the mechanisms, of this module, of the code generator and the
 # kernel, the parameter table, the mechanisms' classes and settings, and the
 # Python, numpy and sympy versions.
-TRACE_CACHE_VERSION = "1"
+TRACE_CACHE_VERSION = "2"  # 2: exp, log and powers through marrowsim.libm
 _PACKAGE = Path(__file__).resolve().parent
 _TRACE_SOURCES = (
     "model.py",
+    "libm.py",
     "engine/codegen.py",
     "engine/kernel_template.py",
     "parameters/__init__.py",
@@ -623,6 +619,29 @@ def _trace_path(directory: Path, key: str) -> Path:
     return directory / f"marrowsim_trace_{key}.json"
 
 
+def _lambdify(symbols: Any, expr: Any) -> Any:
+    """A numpy function of ``expr`` over patients whose exp, log and powers
+    are the C library's (:mod:`marrowsim.libm`: the same on every CPU)."""
+    import sympy
+    from sympy.printing.numpy import NumPyPrinter
+
+    class LibmPrinter(NumPyPrinter):
+        def _print_Pow(self, expr: Any, rational: bool = False) -> str:
+            return f"libm_pow({self._print(expr.base)}, {self._print(expr.exp)})"
+
+        def _print_exp(self, expr: Any) -> str:
+            return f"libm_exp({self._print(expr.args[0])})"
+
+        def _print_log(self, expr: Any) -> str:
+            return f"libm_log({self._print(expr.args[0])})"
+
+    # the settings lambdify gives its own printer: numpy's names unqualified
+    printer = LibmPrinter(
+        {"fully_qualified_modules": False, "inline": True, "allow_unknown_functions": True}
+    )
+    return sympy.lambdify(symbols, expr, modules=[LIBM_NAMESPACE, "numpy"], printer=printer)
+
+
 def _global_names(code: CodeType) -> set[str]:
     names = set(code.co_names)
     for const in code.co_consts:
@@ -633,7 +652,8 @@ def _global_names(code: CodeType) -> set[str]:
 
 def _portable_source(function: Any) -> str | None:
     """The source of a lambdified function if every global it uses is the
-    numpy object of that name (so it runs the same from numpy's namespace)."""
+    numpy or marrowsim.libm object of that name (so it runs the same from
+    their namespace)."""
     import inspect
 
     try:
@@ -642,7 +662,7 @@ def _portable_source(function: Any) -> str | None:
         return None
     scope = function.__globals__
     for name in _global_names(function.__code__):
-        ours = getattr(np, name, None) if name != "__builtins__" else None
+        ours = _SOURCE_NAMESPACE.get(name) if name != "__builtins__" else None
         if name in scope:
             if ours is None or ours is not scope[name]:
                 return None
@@ -651,8 +671,12 @@ def _portable_source(function: Any) -> str | None:
     return source
 
 
+# what a cached lambdified source runs in: numpy's names and marrowsim.libm's
+_SOURCE_NAMESPACE: dict[str, Any] = {**vars(np), **LIBM_NAMESPACE}
+
+
 def _function_from_source(source: str) -> Any:
-    namespace: dict[str, Any] = dict(vars(np))
+    namespace: dict[str, Any] = dict(_SOURCE_NAMESPACE)
     exec(compile(source, "<marrowsim trace cache>", "exec"), namespace)
     return namespace["_lambdifygenerated"]
 

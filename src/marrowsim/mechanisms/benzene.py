@@ -78,6 +78,7 @@ from typing import Any
 
 import numpy as np
 
+from marrowsim.libm import libm_expm1
 from marrowsim.mechanisms.base import (
     DAYS_PER_YEAR,
     Context,
@@ -167,7 +168,7 @@ class Benzene(Mechanism):
             # within the years worked: draw < hazard x years)
             with np.errstate(divide="ignore"):
                 onset = start + DAYS_PER_YEAR * draw / np.maximum(hazard, 1e-300)
-            risk = -np.expm1(-hazard * years)
+            risk = -libm_expm1(-hazard * np.asarray(years, dtype=float))
         return [
             InputChange("benzene_air_ppm", start, ppm),
             InputChange("benzene_air_ppm", start + years * DAYS_PER_YEAR, 0.0),

@@ -57,6 +57,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from marrowsim.libm import libm_log1p
 from marrowsim.mechanisms.base import Context, Input, InputChange, Mechanism, Namespace
 
 # the day of a change that never happens: beyond any run (at most 36500 days)
@@ -80,7 +81,7 @@ def reaction_threshold(risk: Any) -> Any:
 
         return -sympy.log(1 - risk)
     with np.errstate(divide="ignore"):  # risk 1: every course reacts (inf)
-        return -np.log1p(-np.asarray(risk, dtype=float))
+        return -libm_log1p(-np.asarray(risk, dtype=float))
 
 
 def reacts(draw: Any, risk: Any) -> Any:

@@ -77,6 +77,7 @@ from typing import Any
 
 import numpy as np
 
+from marrowsim.libm import libm_exp
 from marrowsim.mechanisms.base import (
     DAYS_PER_YEAR,
     Context,
@@ -101,7 +102,7 @@ def repair_defect(p: Any) -> Any:
     table values: numeric arrays (simulation) or sympy symbols (SBML export)."""
     draw, fraction = p["genotype_draw"], p["genotype_fanconi_fraction"]
     if isinstance(draw, np.ndarray | float | int):
-        fanconi = 1 - np.exp(-np.asarray(draw, dtype=float)) <= fraction
+        fanconi = 1 - libm_exp(-np.asarray(draw, dtype=float)) <= fraction
         repair = np.where(fanconi, p["fanconi_repair_capacity"], p["dna_repair_capacity"])
         return 1 / np.asarray(repair, dtype=float) - 1
     repair = piecewise(

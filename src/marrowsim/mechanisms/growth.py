@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from marrowsim.libm import libm_exp, libm_log1p
 from marrowsim.mechanisms.base import (
     DAYS_PER_YEAR,
     Context,
@@ -48,10 +49,10 @@ def growth_log_deficit(day: Any, start: Any, tau: Any) -> Any:
     """-ln(niche size on ``day`` as a fraction of the adult size) (numbers,
     numpy arrays or sympy expressions); exactly 0 for an adult (start 1)."""
     if isinstance(start, int | float | np.ndarray):
-        shortfall = (1 - np.asarray(start, dtype=float)) * np.exp(
-            -day / np.asarray(tau, dtype=float)
+        shortfall = (1 - np.asarray(start, dtype=float)) * libm_exp(
+            -np.asarray(day, dtype=float) / np.asarray(tau, dtype=float)
         )
-        return -np.log1p(-shortfall)
+        return -libm_log1p(-shortfall)
     import sympy
 
     return -sympy.log(1 - (1 - start) * sympy.exp(-day / tau))

@@ -64,6 +64,7 @@ from typing import Any
 
 import numpy as np
 
+from marrowsim.libm import libm_log
 from marrowsim.mechanisms.base import (
     Context,
     Input,
@@ -88,7 +89,7 @@ def _log(x: Any) -> Any:
         import sympy
 
         return sympy.log(x)
-    return np.log(x)
+    return libm_log(np.asarray(x, dtype=float))
 
 
 def graft_course(p: Any) -> dict[str, Any]:

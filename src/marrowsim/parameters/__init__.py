@@ -8,6 +8,7 @@ standard reference, or ``calibrated to <target id>``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -24,7 +25,7 @@ from marrowsim.errors import InputError
 # failure) come from a stream of its own, beside the one its parameters come
 # from, so adding a varying parameter never changes who dies when
 OUTCOME_STREAM = 1
-LN2 = float(np.log(2.0))
+LN2 = math.log(2.0)
 
 
 class Variability(BaseModel):
@@ -257,7 +258,7 @@ def _draw_shape(p: Parameter) -> tuple[Any, ...]:
         cumulative = np.concatenate(([0.0], np.cumsum(weights) / weights.sum()))
         return ("histogram", cumulative, edges)
     assert p.variability.cv is not None
-    return ("lognormal", np.sqrt(np.log1p(p.variability.cv**2)))
+    return ("lognormal", math.sqrt(math.log1p(p.variability.cv**2)))
 
 
 def _draw_one(rng: np.random.Generator, p: Parameter, shape: tuple[Any, ...]) -> float:
@@ -269,7 +270,10 @@ def _draw_one(rng: np.random.Generator, p: Parameter, shape: tuple[Any, ...]) ->
     sigma = shape[1]
     low, high = p.bounds
     for _ in range(100):
-        value = p.value * float(np.exp(sigma * rng.standard_normal()))
+        # math.exp (the C library's), not numpy's: numpy's own SIMD exp on
+        # AVX-512 machines differs in the last bit, and a patient must be the
+        # same patient on any machine
+        value = p.value * math.exp(sigma * rng.standard_normal())
         if low <= value <= high:
             return value
     return min(max(value, low), high)
