@@ -31,7 +31,9 @@ def patient_events(
         alive = np.ones(severity_code.shape, dtype=bool)
     failed = ((severity_code < 0) & alive).any(axis=1)
     severity_code = np.where(alive, severity_code, -1)
-    readouts = {name: np.where(alive, values, np.nan) for name, values in readouts.items()}
+    nadirs = ("hb", "anc", "platelets", "retic", "cellularity")
+    # only the readouts whose nadirs are read (a trial chunk's are 1000 x 731 each)
+    readouts = {name: np.where(alive, readouts[name], np.nan) for name in nadirs}
     worst = severity_code.max(axis=1)
     labels = np.asarray(SEVERITY_LEVELS, dtype=object)[np.maximum(worst, 0)]
     labels[failed] = None
@@ -41,7 +43,7 @@ def patient_events(
         "first_very_severe_day": first_day(severity_code >= 3, days),
         "worst_severity": labels,
     }
-    for name in ("hb", "anc", "platelets", "retic", "cellularity"):
+    for name in nadirs:
         values = readouts[name]
         finite = np.where(np.isnan(values), np.inf, values)
         lowest = finite.min(axis=1, keepdims=True)

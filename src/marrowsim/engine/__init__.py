@@ -115,7 +115,6 @@ def segments(
     Returns ``seg_t`` (patients, max_segments + 1), ``seg_u`` (patients,
     max_segments, inputs) and ``n_seg`` (patients,).
     """
-    n_inputs = len(model.input_names)
     index = {name: k for k, name in enumerate(model.input_names)}
     defaults = np.array([i.default for i in model.inputs], dtype=float)
     # an input whose every change sets its default in every patient never
@@ -132,41 +131,75 @@ def segments(
         )
     }
     changes = [c for c in changes if c.input not in idle]
-    days = [np.broadcast_to(np.asarray(c.day, dtype=float), (n_patients,)) for c in changes]
-    values = [np.broadcast_to(np.asarray(c.value, dtype=float), (n_patients,)) for c in changes]
-    per_patient: list[tuple[list[float], list[np.ndarray]]] = []
-    for i in range(n_patients):
-        u = defaults.copy()
-        events = sorted((float(days[k][i]), k) for k in range(len(changes)))
-        bounds = [t_start]
-        inputs: list[np.ndarray] = []
-        for day, k in events:
-            # a change on the first day opens the course with a segment of
-            # no length holding the inputs before it, so that the kernel sees
-            # the change as a discontinuity (a trigger it carries over fires)
-            if day >= t_start and day < t_end and (day > bounds[-1] or not inputs):
-                inputs.append(u.copy())
-                bounds.append(day)
-            if day < t_end:
-                u[index[changes[k].input]] = values[k][i]
-        inputs.append(u.copy())
-        bounds.append(t_end)
-        # a change that leaves every input as it was needs no new segment
-        keep = [0] + [
-            s for s in range(1, len(inputs)) if not np.array_equal(inputs[s], inputs[s - 1])
-        ]
-        inputs = [inputs[s] for s in keep]
-        bounds = [bounds[s] for s in keep] + [t_end]
-        per_patient.append((bounds, inputs))
-    width = max(len(inputs) for _, inputs in per_patient)
+    n_changes = len(changes)
+    days = np.empty((n_patients, n_changes))
+    values = np.empty((n_patients, n_changes))
+    for k, c in enumerate(changes):
+        days[:, k] = np.broadcast_to(np.asarray(c.day, dtype=float), (n_patients,))
+        values[:, k] = np.broadcast_to(np.asarray(c.value, dtype=float), (n_patients,))
+    target = np.array([index[c.input] for c in changes], dtype=np.int64)
+    seg_t, seg_u, n_seg = _patient_segments(
+        days, values, target, defaults, float(t_start), float(t_end)
+    )
+    width = max(int(n_seg.max(initial=1)), 1)
+    seg_t = np.ascontiguousarray(seg_t[:, : width + 1])
+    seg_u = np.ascontiguousarray(seg_u[:, :width])
+    return seg_t, seg_u, n_seg
+
+
+@numba.njit(cache=True)
+def _patient_segments(days, values, target, defaults, t_start, t_end):
+    """Each patient's segments from its changes (day and value of change k on
+    input ``target[k]``), in day order (ties in declaration order): a change on
+    the first day opens the course with a segment of no length holding the
+    inputs before it, so that the kernel sees the change as a discontinuity (a
+    trigger it carries over fires); a change that leaves every input as it
+    was makes no new segment. Wider than needed: ``segments`` trims it."""
+    n_patients, n_changes = days.shape
+    n_inputs = defaults.shape[0]
+    width = n_changes + 1
     seg_t = np.full((n_patients, width + 1), t_end)
     seg_u = np.zeros((n_patients, width, max(n_inputs, 1)))
     n_seg = np.zeros(n_patients, dtype=np.int64)
-    for i, (bounds, inputs) in enumerate(per_patient):
-        seg_t[i, : len(bounds)] = bounds
-        seg_u[i, : len(inputs), :n_inputs] = inputs
-        n_seg[i] = len(inputs)
+    u = np.empty(n_inputs)
+    for i in range(n_patients):
+        order = np.argsort(days[i], kind="mergesort")  # stable: ties by k
+        for q in range(n_inputs):
+            u[q] = defaults[q]
+        count = 0  # segments opened so far; seg_t[i, count] is the last bound
+        seg_t[i, 0] = t_start
+        for m in range(n_changes):
+            k = order[m]
+            day = days[i, k]
+            if day >= t_start and day < t_end and (day > seg_t[i, count] or count == 0):
+                # close the segment in force with the inputs before the change,
+                # unless they equal the last kept segment's
+                if count > 0 and _same(seg_u[i, count - 1], u, n_inputs):
+                    pass  # the inputs did not change: the segment runs on
+                else:
+                    for q in range(n_inputs):
+                        seg_u[i, count, q] = u[q]
+                    count += 1
+                seg_t[i, count] = day
+            if day < t_end:
+                u[target[k]] = values[i, k]
+        if not (count > 0 and _same(seg_u[i, count - 1], u, n_inputs)):
+            for q in range(n_inputs):
+                seg_u[i, count, q] = u[q]
+            count += 1
+        seg_t[i, count] = t_end
+        for j in range(count + 1, width + 1):
+            seg_t[i, j] = t_end
+        n_seg[i] = count
     return seg_t, seg_u, n_seg
+
+
+@numba.njit(cache=True)
+def _same(a, b, n):
+    for q in range(n):
+        if a[q] != b[q]:
+            return False
+    return True
 
 
 def integrate(
