@@ -172,9 +172,9 @@ def test_trigger_times_match_analytic_crossings_and_scipy():
     assert n == 1 + int((10 - FIRST) // PERIOD) == 9
     np.testing.assert_allclose(_days(run), FIRST + PERIOD * np.arange(n), rtol=0, atol=1e-6)
     assert run.event_table()[0] == (0, run.event_days[0, 0], "top_up")
-    # default tolerances: the first crossing to 1e-6 day, all to 1e-3 of scipy
+    # default tolerances: the first crossing to rtol days, all to 1e-3 of scipy
     default = _run(_Sawtooth(), np.linspace(0, 10, 11))
-    assert abs(default.event_days[0, 0] - FIRST) < 1e-6
+    assert abs(default.event_days[0, 0] - FIRST) < Solver().rtol
     reference = _scipy_events(_Sawtooth(), 10.0)
     assert [name for _, name in reference] == ["top_up"] * n
     np.testing.assert_allclose(_days(default), [t for t, _ in reference], rtol=0, atol=1e-3)
@@ -184,8 +184,8 @@ def test_trigger_times_match_analytic_crossings_and_scipy():
 def test_events_are_located_inside_steps_not_on_the_output_grid():
     coarse = _run(_Sawtooth(), np.array([0.0, 10.0]))
     fine = _run(_Sawtooth(), np.linspace(0, 10, 1001))
-    assert abs(coarse.event_days[0, 0] - FIRST) < 1e-6
-    np.testing.assert_allclose(_days(coarse), _days(fine), rtol=0, atol=1e-6)
+    assert abs(coarse.event_days[0, 0] - FIRST) < Solver().rtol
+    np.testing.assert_allclose(_days(coarse), _days(fine), rtol=0, atol=Solver().rtol)
 
 
 def test_jump_lands_on_the_located_time_and_gives_the_sawtooth():
@@ -215,7 +215,7 @@ def test_terminal_event_ends_the_course_with_nan_afterwards():
     run = _run(_Ends(), t_out)
     assert run.status[0] == STATUS_ENDED_BY_EVENT
     assert marrowsim.engine.STATUS_MESSAGES[3] == "ended by event"
-    assert run.event_count[0] == 1 and abs(run.event_days[0, 0] - FIRST) < 1e-6
+    assert run.event_count[0] == 1 and abs(run.event_days[0, 0] - FIRST) < Solver().rtol
     after = t_out > run.event_days[0, 0]
     assert np.isnan(run.states[0, after]).all() and np.isnan(run.readouts[0, after]).all()
     np.testing.assert_allclose(run.states[0, ~after, 0], np.exp(-t_out[~after]), rtol=1e-5)
@@ -361,6 +361,7 @@ def test_default_model_is_bitwise_unchanged():
     result = marrowsim.simulate(
         stored["scenario"], patients=stored["patients"], seed=stored["seed"],
         days=stored["days"], every=stored["every"],
+        solver=marrowsim.Solver(**stored.get("solver", {"rtol": 1e-6, "atol": 1e-8})),
     )  # fmt: skip
     assert list(result.readout_names) == stored["readout_names"]
     np.testing.assert_array_equal(result.readouts, np.array(stored["readouts"]))

@@ -251,7 +251,12 @@ def test_roadrunner_reproduces_a_course_with_transfusions():
         **WITHOUT_DEATH,
     }
     days = 240
-    result = marrowsim.simulate("immune-aa", days=days, set=settings)
+    # the export is checked at tight tolerances on our side (rtol 1e-6) and
+    # the default's own error beside it: an event located on a dense output
+    # one rtol off shifts the counts after it (platelets: 4.4e-4 at rtol 1e-5)
+    tight = marrowsim.Solver(rtol=1e-6, atol=1e-8)
+    result = marrowsim.simulate("immune-aa", days=days, set=settings, solver=tight)
+    default = marrowsim.simulate("immune-aa", days=days, set=settings)
     ours_events = result.events.query("event != 'diagnosis'")
     assert (ours_events["event"] == "red_cell_transfusion").sum() >= 5
     assert (ours_events["event"] == "platelet_transfusion").sum() >= 5
@@ -275,6 +280,8 @@ def test_roadrunner_reproduces_a_course_with_transfusions():
     away = near > 0.02
     relative = np.abs(ours_daily - daily) / np.maximum(np.abs(daily), 1e-12)
     assert relative[away].max() < 1e-4, relative[away].max()
+    relative = np.abs(_ours(default) - daily) / np.maximum(np.abs(daily), 1e-12)
+    assert relative[away].max() < 1e-3, relative[away].max()
 
 
 @pytest.mark.slow
