@@ -200,24 +200,28 @@ class ParameterTable:
         ]
         outcomes = self.outcomes()
         draws = {p.name: np.full(n_patients, p.value) for p in self.parameters}
-        # what each draw needs, worked out once for all patients
-        shapes = [_draw_shape(p) for p in varying]
+        # what each draw needs, worked out once for all patients; the patients'
+        # values gathered in rows, one patient (and one generator) at a time
+        plans = [_draw_plan(p) for p in varying]
+        rows = np.empty((n_patients, len(varying)))
+        units = np.empty((n_patients, len(outcomes)))
         for i, k in enumerate(keys):
             # the k-th child of SeedSequence(seed).spawn(...), and its own child
-            key = (k,)
-            rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=key))
-            for p, shape in zip(varying, shapes, strict=True):
-                draws[p.name][i] = _draw_one(rng, p, shape)
+            rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(k,)))
+            rows[i] = [_draw_planned(rng, plan) for plan in plans]
             if outcomes:
-                stream = np.random.SeedSequence(seed, spawn_key=(*key, OUTCOME_STREAM))
+                stream = np.random.SeedSequence(seed, spawn_key=(k, OUTCOME_STREAM))
                 # the stream's unit exponentials in table order (one call draws
                 # the same numbers as one call each)
-                exponentials = np.random.default_rng(stream).standard_exponential(len(outcomes))
-                for p, unit in zip(outcomes, exponentials.tolist(), strict=True):
-                    # a unit exponential scaled so that its median is the
-                    # typical value (ln 2 in the table: Exp(1) itself)
-                    value = p.value / LN2 * unit
-                    draws[p.name][i] = min(max(value, p.bounds[0]), p.bounds[1])
+                units[i] = np.random.default_rng(stream).standard_exponential(len(outcomes))
+        for j, p in enumerate(varying):
+            draws[p.name] = rows[:, j].copy()
+        for j, p in enumerate(outcomes):
+            # a unit exponential scaled so that its median is the typical
+            # value (ln 2 in the table: Exp(1) itself)
+            draws[p.name] = np.minimum(
+                np.maximum(p.value / LN2 * units[:, j], p.bounds[0]), p.bounds[1]
+            )
         return draws
 
     def outcomes(self) -> list[Parameter]:
@@ -247,33 +251,35 @@ class ParameterTable:
         return np.clip(p.value / LN2 * out, p.bounds[0], p.bounds[1])
 
 
-def _draw_shape(p: Parameter) -> tuple[Any, ...]:
-    """A parameter's distribution as its draw uses it: ("histogram",
-    cumulative weights, bin edges) or ("lognormal", sigma)."""
+def _draw_plan(p: Parameter) -> tuple[Any, ...]:
+    """A parameter's distribution as its draw uses it: (True, typical value,
+    low, high, sigma) for a log-normal, (False, typical value, low, high,
+    cumulative weights, bin edges) for a histogram."""
     assert p.variability is not None
+    low, high = float(p.bounds[0]), float(p.bounds[1])
     if p.variability.distribution == "histogram":
         assert p.variability.bins and p.variability.weights
         edges = np.asarray(p.variability.bins, dtype=float)
         weights = np.asarray(p.variability.weights, dtype=float)
         cumulative = np.concatenate(([0.0], np.cumsum(weights) / weights.sum()))
-        return ("histogram", cumulative, edges)
+        return (False, p.value, low, high, cumulative, edges)
     assert p.variability.cv is not None
-    return ("lognormal", math.sqrt(math.log1p(p.variability.cv**2)))
+    return (True, p.value, low, high, math.sqrt(math.log1p(p.variability.cv**2)))
 
 
-def _draw_one(rng: np.random.Generator, p: Parameter, shape: tuple[Any, ...]) -> float:
-    if shape[0] == "histogram":
+def _draw_planned(rng: np.random.Generator, plan: tuple[Any, ...]) -> float:
+    if not plan[0]:
         # one uniform draw through the inverse of a piecewise-uniform
         # distribution (uniform within each bin), clipped to the bounds
-        value = float(np.interp(rng.random(), shape[1], shape[2]))
-        return min(max(value, p.bounds[0]), p.bounds[1])
-    sigma = shape[1]
-    low, high = p.bounds
+        _, _, low, high, cumulative, edges = plan
+        value = float(np.interp(rng.random(), cumulative, edges))
+        return min(max(value, low), high)
+    _, typical, low, high, sigma = plan
+    normal = rng.standard_normal
     for _ in range(100):
         # math.exp (the C library's), not numpy's: numpy's own SIMD exp on
-        # AVX-512 machines differs in the last bit, and a patient must be the
-        # same patient on any machine
-        value = p.value * math.exp(sigma * rng.standard_normal())
+        # AVX-512 machines differs in the last bit (marrowsim.libm)
+        value = typical * math.exp(sigma * normal())
         if low <= value <= high:
             return value
     return min(max(value, low), high)
