@@ -113,26 +113,36 @@ def column_quantiles(values: np.ndarray, levels: np.ndarray) -> np.ndarray:
     return out
 
 
+def _band(arm: str, paths: list[str], k: int, name: str, days: np.ndarray) -> pd.DataFrame:
+    """One arm's quantile bands of readout ``k`` (``name``) over the patients
+    alive each day, from its chunks' daily readouts (a task of its own: the
+    sort of an arm's patients x days is the costly part)."""
+    chunks = [np.load(path, mmap_mode="r") for path in paths]
+    values = np.concatenate([c[k] for c in chunks], axis=0)
+    del chunks  # the mapped files, released before the sort
+    alive = np.isfinite(values).sum(axis=0)
+    q = column_quantiles(values, np.asarray(QUANTILES))  # all dead on a day: NaN
+    frame = pd.DataFrame({"arm": arm, "readout": name, "day": days, "alive": alive})
+    for j, level in enumerate(QUANTILES):
+        frame[f"q{round(level * 100):02d}"] = q[j]
+    return frame
+
+
 def _bands(
-    trial: Trial, bases: list[Path], days: np.ndarray, readout_names: list[str]
+    trial: Trial,
+    bases: list[Path],
+    days: np.ndarray,
+    readout_names: list[str],
+    executor: Executor,
 ) -> pd.DataFrame:
-    """Per arm, readout and day: the 5-95% quantiles over the patients alive."""
-    frames = []
+    """Per arm, readout and day: the 5-95% quantiles over the patients alive
+    (one task per arm and readout, on the trial's workers)."""
+    tasks = []
     for a, arm in enumerate(trial.arms):
-        mine = [
-            np.load(b.with_suffix(".npy"), mmap_mode="r")
-            for b in bases
-            if b.parent.name == f"arm-{a}"
-        ]
+        paths = [str(b.with_suffix(".npy")) for b in bases if b.parent.name == f"arm-{a}"]
         for k, name in enumerate(readout_names):
-            values = np.concatenate([m[k] for m in mine], axis=0)
-            alive = np.isfinite(values).sum(axis=0)
-            q = column_quantiles(values, np.asarray(QUANTILES))  # all dead on a day: NaN
-            frame = pd.DataFrame({"arm": arm.name, "readout": name, "day": days, "alive": alive})
-            for j, level in enumerate(QUANTILES):
-                frame[f"q{round(level * 100):02d}"] = q[j]
-            frames.append(frame)
-    return pd.concat(frames, ignore_index=True)
+            tasks.append((arm.name, paths, k, name, days))
+    return pd.concat(executor.run(_band, tasks), ignore_index=True)
 
 
 def _rows(trial: Trial, analysis: Mapping[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -250,7 +260,9 @@ def run_trial(
             enrolled, screened, bases = _run_one(
                 trial, trial.seed, own, executor, chunk, timecourse, progress
             )
-            _write_outputs(trial, target, own, enrolled, screened, bases, chunk, timecourse)
+            _write_outputs(
+                trial, target, own, enrolled, screened, bases, chunk, timecourse, executor
+            )
             with open(target / "summary.json") as handle:
                 summary = json.load(handle)
     # the manifest first: a run killed while the rest is removed starts
@@ -314,6 +326,7 @@ def _write_outputs(
     bases: list[Path],
     chunk: int,
     timecourse: bool,
+    executor: Executor,
 ) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -329,7 +342,7 @@ def _write_outputs(
     from marrowsim.simulation import output_grid
 
     days = output_grid(trial.follow_up_days, trial.every)  # the arms' output days
-    bands = _bands(trial, bases, days, list(default_model().readout_names))
+    bands = _bands(trial, bases, days, list(default_model().readout_names), executor)
     sizes = {a.name: int((enrolled["arm_index"] == i).sum()) for i, a in enumerate(trial.arms)}
     summary = {
         "marrowsim_version": __version__,

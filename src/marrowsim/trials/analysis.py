@@ -24,7 +24,7 @@ which is the start of treatment; NaN where none).
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -238,14 +238,20 @@ def _compare_proportions(ep: Endpoint, arm: pd.DataFrame, ref: pd.DataFrame) -> 
 
 
 def _compare_times(
-    ep: Endpoint, arm: pd.DataFrame, ref: pd.DataFrame, end: float
+    ep: Endpoint,
+    arm: pd.DataFrame,
+    ref: pd.DataFrame,
+    end: float,
+    a1: Mapping[str, Any],
+    a0: Mapping[str, Any],
 ) -> dict[str, Any]:
+    """Log-rank and Cox between two arms whose own estimates (``arm_estimate``)
+    are ``a1`` and ``a0``."""
     from lifelines import CoxPHFitter
     from lifelines.statistics import logrank_test
 
     t1, e1 = time_to_event(ep, arm, end)
     t0, e0 = time_to_event(ep, ref, end)
-    a1, a0 = arm_estimate(ep, arm, end), arm_estimate(ep, ref, end)
     out: dict[str, Any] = {
         "difference": None,
         "difference_ci95": [None, None],
@@ -309,7 +315,9 @@ def analyse(trial: Trial, frame: pd.DataFrame) -> dict[str, Any]:
         results = {}
         for ep in trial.endpoints:
             if ep.is_time_to_event:
-                result = _compare_times(ep, by_arm[a.name], ref, end)
+                own = arms[a.name]["endpoints"][ep.name]
+                reference = arms[trial.reference]["endpoints"][ep.name]
+                result = _compare_times(ep, by_arm[a.name], ref, end, own, reference)
             else:
                 result = _compare_proportions(ep, by_arm[a.name], ref)
             p = result["p_value"]
