@@ -16,7 +16,7 @@ import platform
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from importlib import metadata
 from pathlib import Path
 from types import CodeType
@@ -619,10 +619,10 @@ def _trace_path(directory: Path, key: str) -> Path:
     return directory / f"marrowsim_trace_{key}.json"
 
 
-def _lambdify(symbols: Any, expr: Any) -> Any:
-    """A numpy function of ``expr`` over patients whose exp, log and powers
-    are the C library's (:mod:`marrowsim.libm`: the same on every CPU)."""
-    import sympy
+@lru_cache(maxsize=1)
+def _libm_printer_class() -> Any:
+    """sympy's numpy printer with exp, log and powers sent to marrowsim.libm
+    (made on first use: a warm run never imports sympy)."""
     from sympy.printing.numpy import NumPyPrinter
 
     class LibmPrinter(NumPyPrinter):
@@ -635,11 +635,23 @@ def _lambdify(symbols: Any, expr: Any) -> Any:
         def _print_log(self, expr: Any) -> str:
             return f"libm_log({self._print(expr.args[0])})"
 
+    return LibmPrinter
+
+
+def _lambdify(symbols: Any, expr: Any) -> Any:
+    """A numpy function of ``expr`` over patients whose exp, log and powers
+    are the C library's (:mod:`marrowsim.libm`: the same on every CPU)."""
+    import sympy
+
     # the settings lambdify gives its own printer: numpy's names unqualified
-    printer = LibmPrinter(
+    printer = _libm_printer_class()(
         {"fully_qualified_modules": False, "inline": True, "allow_unknown_functions": True}
     )
     return sympy.lambdify(symbols, expr, modules=[LIBM_NAMESPACE, "numpy"], printer=printer)
+
+
+# what a cached lambdified source runs in: numpy's names and marrowsim.libm's
+_SOURCE_NAMESPACE: dict[str, Any] = {**vars(np), **LIBM_NAMESPACE}
 
 
 def _global_names(code: CodeType) -> set[str]:
@@ -669,10 +681,6 @@ def _portable_source(function: Any) -> str | None:
         elif ours is not None and ours is not getattr(builtins, name, None):
             return None  # numpy's name would shadow the builtin the function uses
     return source
-
-
-# what a cached lambdified source runs in: numpy's names and marrowsim.libm's
-_SOURCE_NAMESPACE: dict[str, Any] = {**vars(np), **LIBM_NAMESPACE}
 
 
 def _function_from_source(source: str) -> Any:

@@ -6,6 +6,9 @@ import numpy as np
 
 from marrowsim.clinic.severity import SEVERITY_LEVELS
 
+# the readouts whose nadirs (value and day) each patient's row reports
+NADIR_READOUTS = ("hb", "anc", "platelets", "retic", "cellularity")
+
 
 def first_day(mask: np.ndarray, days: np.ndarray) -> np.ndarray:
     """First output day on which ``mask`` (patients, days) holds, else NaN."""
@@ -31,9 +34,8 @@ def patient_events(
         alive = np.ones(severity_code.shape, dtype=bool)
     failed = ((severity_code < 0) & alive).any(axis=1)
     severity_code = np.where(alive, severity_code, -1)
-    nadirs = ("hb", "anc", "platelets", "retic", "cellularity")
     # only the readouts whose nadirs are read (a trial chunk's are 1000 x 731 each)
-    readouts = {name: np.where(alive, readouts[name], np.nan) for name in nadirs}
+    readouts = {name: np.where(alive, readouts[name], np.nan) for name in NADIR_READOUTS}
     worst = severity_code.max(axis=1)
     labels = np.asarray(SEVERITY_LEVELS, dtype=object)[np.maximum(worst, 0)]
     labels[failed] = None
@@ -43,7 +45,7 @@ def patient_events(
         "first_very_severe_day": first_day(severity_code >= 3, days),
         "worst_severity": labels,
     }
-    for name in nadirs:
+    for name in NADIR_READOUTS:
         values = readouts[name]
         finite = np.where(np.isnan(values), np.inf, values)
         lowest = finite.min(axis=1, keepdims=True)

@@ -149,7 +149,7 @@ def segments(
     seg_t, seg_u, n_seg = _patient_segments(
         days, values, target, defaults, float(t_start), float(t_end)
     )
-    width = max(int(n_seg.max(initial=1)), 1)
+    width = int(n_seg.max(initial=1))  # every patient has at least one segment
     seg_t = np.ascontiguousarray(seg_t[:, : width + 1])
     seg_u = np.ascontiguousarray(seg_u[:, :width])
     return seg_t, seg_u, n_seg
@@ -166,48 +166,42 @@ def _patient_segments(days, values, target, defaults, t_start, t_end):
     n_patients, n_changes = days.shape
     n_inputs = defaults.shape[0]
     width = n_changes + 1
-    seg_t = np.full((n_patients, width + 1), t_end)
+    seg_t = np.full((n_patients, width + 1), t_end)  # unused bounds stay t_end
     seg_u = np.zeros((n_patients, width, max(n_inputs, 1)))
     n_seg = np.zeros(n_patients, dtype=np.int64)
     u = np.empty(n_inputs)
     for i in range(n_patients):
         order = np.argsort(days[i], kind="mergesort")  # stable: ties by k
-        for q in range(n_inputs):
-            u[q] = defaults[q]
-        count = 0  # segments opened so far; seg_t[i, count] is the last bound
+        u[:] = defaults
+        count = 0  # segments kept so far; seg_t[i, count] starts the open one
         seg_t[i, 0] = t_start
         for m in range(n_changes):
             k = order[m]
             day = days[i, k]
             if day >= t_start and day < t_end and (day > seg_t[i, count] or count == 0):
-                # close the segment in force with the inputs before the change,
-                # unless they equal the last kept segment's
-                if count > 0 and _same(seg_u[i, count - 1], u, n_inputs):
-                    pass  # the inputs did not change: the segment runs on
-                else:
-                    for q in range(n_inputs):
-                        seg_u[i, count, q] = u[q]
-                    count += 1
+                count = _close_segment(seg_u[i], count, u)
                 seg_t[i, count] = day
             if day < t_end:
                 u[target[k]] = values[i, k]
-        if not (count > 0 and _same(seg_u[i, count - 1], u, n_inputs)):
-            for q in range(n_inputs):
-                seg_u[i, count, q] = u[q]
-            count += 1
-        seg_t[i, count] = t_end
-        for j in range(count + 1, width + 1):
-            seg_t[i, j] = t_end
-        n_seg[i] = count
+        n_seg[i] = _close_segment(seg_u[i], count, u)
+        seg_t[i, n_seg[i]] = t_end
     return seg_t, seg_u, n_seg
 
 
 @numba.njit(cache=True)
-def _same(a, b, n):
-    for q in range(n):
-        if a[q] != b[q]:
-            return False
-    return True
+def _close_segment(seg_u, count, u):
+    """Keep the open segment with inputs ``u`` as segment ``count``, unless
+    they equal the last kept one's (it then runs on); returns the count kept."""
+    if count > 0:
+        same = True
+        for q in range(u.shape[0]):
+            if seg_u[count - 1, q] != u[q]:
+                same = False
+                break
+        if same:
+            return count
+    seg_u[count, : u.shape[0]] = u
+    return count + 1
 
 
 def integrate(
